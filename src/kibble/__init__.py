@@ -1,0 +1,16 @@
+"""kibble: the factory around a model, from ingestion to guarded retraining.
+
+The public API lives here; everything else is internal and may move.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("kibble")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0+local"
+
+from kibble.config import Settings, load_settings
+from kibble.errors import KibbleError
+
+__all__ = ["KibbleError", "Settings", "__version__", "load_settings"]

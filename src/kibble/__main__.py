@@ -1,0 +1,3 @@
+from kibble.cli.main import main
+
+main()

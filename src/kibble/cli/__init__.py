@@ -1,0 +1,1 @@
+"""The `kibble` command line. Each area has its own module; main.py assembles them."""

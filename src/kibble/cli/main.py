@@ -1,0 +1,86 @@
+"""Entry point of the `kibble` command: global flags, subcommands, one-line errors.
+
+Exit codes: 0 ok, 1 failure, 2 usage or bad input. Errors print as one line on stderr;
+``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import typer
+
+from kibble import __version__
+from kibble.cli import artifacts_cmd, config_cmd, db_cmd, projects_cmd
+from kibble.cli.output import err_console
+from kibble.cli.state import state
+from kibble.errors import KibbleError
+from kibble.logs import configure_logging
+
+app = typer.Typer(
+    name="kibble",
+    help=(
+        "kibble: the ML factory around your model.\n\n"
+        "Runs on embedded defaults (SQLite, local folders) in ./.kibble; point it at "
+        "PostgreSQL, object storage or Ray through settings. Start with `kibble demo`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(projects_cmd.app, name="projects")
+app.add_typer(artifacts_cmd.app, name="artifacts")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kibble {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(None, "--home", help="home folder (default ./.kibble)"),
+    project: str | None = typer.Option(None, "--project", "-p", help="project (tenant)"),
+    database_url: str | None = typer.Option(None, "--database-url", help="SQLAlchemy URL"),
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks and debug logs"),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    cli = state(ctx)
+    cli.debug = debug
+    cli.overrides.update(
+        {
+            key: value
+            for key, value in {
+                "home": home,
+                "project": project,
+                "database_url": database_url,
+                "log_level": "DEBUG" if debug else None,
+            }.items()
+            if value is not None
+        }
+    )
+    if ctx.resilient_parsing:
+        return
+    settings = cli.settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI. Typer handles usage errors (exit 2); kibble errors print one line."""
+    debug = "--debug" in (argv if argv is not None else sys.argv)
+    try:
+        app(args=argv)
+    except KibbleError as exc:
+        if debug:
+            traceback.print_exc()
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)

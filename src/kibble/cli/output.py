@@ -1,0 +1,48 @@
+"""Human output by default (rich tables), one JSON document with ``--json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOption = typer.Option(False, "--json", help="print machine-readable JSON instead of a table")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_default, indent=2, sort_keys=False) + "\n")
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    console.print(table)
+    if not rows:
+        console.print("[dim](none)[/dim]")
+
+
+def emit(data: Any, as_json: bool, title: str, columns: Sequence[str], keys: Sequence[str]) -> None:
+    """Print a list of dicts as JSON or as a table of ``keys``."""
+    if as_json:
+        print_json(data)
+        return
+    rows = [[item.get(key) for key in keys] for item in data]
+    print_table(title, columns, rows)

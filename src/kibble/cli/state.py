@@ -1,0 +1,36 @@
+"""What the global flags decided, shared by every subcommand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import typer
+
+from kibble.config import Settings, load_settings
+from kibble.context import Context
+
+
+@dataclass
+class CliState:
+    overrides: dict[str, Any] = field(default_factory=dict)
+    debug: bool = False
+    _settings: Settings | None = None
+    _context: Context | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.overrides)
+        return self._settings
+
+    def context(self) -> Context:
+        if self._context is None:
+            self._context = Context.open(self.settings())
+        return self._context
+
+
+def state(ctx: typer.Context) -> CliState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+    return root.obj

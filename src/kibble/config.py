@@ -1,0 +1,193 @@
+"""Settings: defaults < kibble.toml < KIBBLE_* environment < CLI flags.
+
+One settings object for the whole platform. Each value remembers where it came from,
+so ``kibble config show`` can answer "why is it this?". Nested sections use a double
+underscore in the environment: ``KIBBLE_SERVING__PORT=9000`` sets ``serving.port``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from kibble.errors import ConfigError
+
+ENV_PREFIX = "KIBBLE_"
+CONFIG_FILE_NAME = "kibble.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServingSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    latency_sla_ms: float = Field(50.0, gt=0)
+
+
+class ApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+
+
+class Settings(_Section):
+    """Effective settings. Paths are absolute once loaded."""
+
+    home: Path = Field(
+        Path(".kibble"), description="folder for the embedded database, artifacts, lake"
+    )
+    project: str = Field("default", description="project (tenant) used when none is given")
+    database_url: str = Field("", description="SQLAlchemy URL; default: SQLite in home")
+    artifact_url: str = Field("", description="folder or fsspec URL; default: home/artifacts")
+    lake_url: str = Field(
+        "", description="folder or object-store URL for tables; default: home/lake"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    log_format: Literal["text", "json"] = "text"
+    api_url: str = Field(
+        "", description="talk to a remote control plane instead of the local store"
+    )
+    token: str = Field("", description="API token for api_url", repr=False)
+    allow_private_urls: bool = Field(
+        False, description="let connectors and webhooks reach loopback/private addresses"
+    )
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _derive_locations(self) -> Settings:
+        home = self.home.expanduser()
+        object.__setattr__(self, "home", home if home.is_absolute() else Path.cwd() / home)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.home / 'kibble.db'}")
+        if not self.artifact_url:
+            object.__setattr__(self, "artifact_url", str(self.home / "artifacts"))
+        if not self.lake_url:
+            object.__setattr__(self, "lake_url", str(self.home / "lake"))
+        return self
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Where each dotted key's value came from (default, file:PATH, env:NAME, cli)."""
+        return dict(self._sources)
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings as plain JSON-able data, secrets masked."""
+        data = self.model_dump(mode="json")
+        if data.get("token"):
+            data["token"] = "***"  # noqa: S105 - a mask, not a password
+        return data
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _known_keys() -> set[str]:
+    return set(_flatten(Settings.model_construct().model_dump()))
+
+
+def _find_config_file(environ: Mapping[str, str]) -> Path | None:
+    explicit = environ.get(f"{ENV_PREFIX}CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"KIBBLE_CONFIG points to {path}, which does not exist",
+                hint="create it or unset KIBBLE_CONFIG",
+            )
+        return path
+    local = Path.cwd() / CONFIG_FILE_NAME
+    return local if local.is_file() else None
+
+
+def _read_file(path: Path, known: set[str]) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}", hint="fix the line it names") from exc
+    flat = _flatten(data.get("kibble", data))
+    unknown = sorted(k for k in flat if k not in known)
+    if unknown:
+        raise ConfigError(
+            f"{path} sets unknown settings: {', '.join(unknown)}",
+            hint="run `kibble config show` to list valid keys",
+        )
+    return flat
+
+
+def _read_env(environ: Mapping[str, str], known: set[str]) -> dict[str, tuple[str, str]]:
+    found: dict[str, tuple[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+            continue
+        dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+        if dotted in known:
+            found[dotted] = (value, name)
+    return found
+
+
+def load_settings(
+    cli: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Resolve the layered settings. ``cli`` holds dotted keys given as flags."""
+    env = os.environ if environ is None else environ
+    known = _known_keys()
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = dict.fromkeys(known, "default")
+
+    path = config_file or _find_config_file(env)
+    if path is not None:
+        for key, value in _read_file(path, known).items():
+            merged[key], sources[key] = value, f"file:{path}"
+    for key, (value, name) in _read_env(env, known).items():
+        merged[key], sources[key] = value, f"env:{name}"
+    for key, value in (cli or {}).items():
+        if value is None:
+            continue
+        if key not in known:
+            raise ConfigError(f"unknown setting {key!r}", hint="run `kibble config show`")
+        merged[key], sources[key] = value, "cli"
+
+    try:
+        settings = Settings.model_validate(_nest(merged))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        origin = sources.get(key, "default")
+        raise ConfigError(
+            f"setting {key} from {origin} is invalid: {first['msg']}",
+            hint="correct the value or remove it to use the default",
+        ) from exc
+    settings._sources = sources
+    return settings

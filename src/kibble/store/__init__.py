@@ -1,0 +1,5 @@
+"""Metadata store: SQLAlchemy models, Alembic migrations, repositories."""
+
+from kibble.store.store import Store
+
+__all__ = ["Store"]
