@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS := dev,postgres
 
-.PHONY: demo test lint typecheck unit bench clean install
+.PHONY: demo test lint typecheck unit bench clean install sysdeps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+sysdeps:
+	bash scripts/system-deps.sh
 
 demo: $(STAMP)
 	$(BIN)/kibble demo
@@ -28,7 +31,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -m "not slow and not postgres and not browser and not ray" -q
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) sysdeps lint typecheck
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
