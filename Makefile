@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS := dev,postgres
+EXTRAS := dev,postgres,s3
 
 .PHONY: demo test lint typecheck unit bench clean install sysdeps
 

@@ -10,6 +10,7 @@ import pytest
 from kibble.config import Settings, load_settings
 from kibble.context import Context
 from tests.postgres_server import PostgresServer
+from tests.s3_server import S3Server
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +18,22 @@ def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """A real S3-compatible server (moto server mode) on 127.0.0.1."""
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The S3 server with AWS_* credentials set for this test."""
+    for key, value in s3.env.items():
+        monkeypatch.setenv(key, value)
+    return s3
 
 
 @pytest.fixture

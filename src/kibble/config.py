@@ -37,6 +37,36 @@ class ApiSettings(_Section):
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
 
 
+class StorageSettings(_Section):
+    """Object storage (S3-compatible) used when artifact_url or lake_url is ``s3://...``.
+
+    Credentials come from the usual AWS_* environment variables, never from this file.
+    """
+
+    endpoint_url: str = Field("", description="e.g. http://minio:9000; empty for AWS itself")
+    region: str = "us-east-1"
+    allow_http: bool = Field(False, description="permit plain-HTTP endpoints (local testing)")
+
+    def fsspec_options(self, url: str) -> dict[str, Any]:
+        if not url.startswith("s3://"):
+            return {}
+        options: dict[str, Any] = {"client_kwargs": {"region_name": self.region}}
+        if self.endpoint_url:
+            options["endpoint_url"] = self.endpoint_url
+        return options
+
+    def delta_options(self, url: str) -> dict[str, str]:
+        """Storage options in the form delta-rs (deltalake) expects."""
+        if not url.startswith("s3://"):
+            return {}
+        options = {"AWS_REGION": self.region}
+        if self.endpoint_url:
+            options["AWS_ENDPOINT_URL"] = self.endpoint_url
+        if self.allow_http:
+            options["AWS_ALLOW_HTTP"] = "true"
+        return options
+
+
 class Settings(_Section):
     """Effective settings. Paths are absolute once loaded."""
 
@@ -60,6 +90,7 @@ class Settings(_Section):
     )
     serving: ServingSettings = Field(default_factory=ServingSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 

@@ -44,7 +44,9 @@ class Context:
         return cls(
             settings=settings,
             store=store,
-            artifacts=ArtifactStore(settings.artifact_url),
+            artifacts=ArtifactStore(
+                settings.artifact_url, settings.storage.fsspec_options(settings.artifact_url)
+            ),
             project=name,
             project_id=project_id,
             actor=actor or getpass.getuser(),
