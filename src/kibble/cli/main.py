@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from kibble import __version__
-from kibble.cli import artifacts_cmd, config_cmd, db_cmd, projects_cmd
+from kibble.cli import artifacts_cmd, config_cmd, db_cmd, factory_cmd, projects_cmd
 from kibble.cli.output import err_console
 from kibble.cli.state import state
 from kibble.errors import KibbleError
@@ -35,6 +35,11 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(projects_cmd.app, name="projects")
 app.add_typer(artifacts_cmd.app, name="artifacts")
+app.add_typer(factory_cmd.app, name="factory")
+app.command("init")(factory_cmd.init)
+app.command("validate")(factory_cmd.validate)
+app.command("plan")(factory_cmd.plan)
+app.command("apply")(factory_cmd.apply)
 
 
 def _version(value: bool) -> None:

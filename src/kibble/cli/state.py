@@ -23,6 +23,13 @@ class CliState:
             self._settings = load_settings(self.overrides)
         return self._settings
 
+    def default_project(self, project: str) -> None:
+        """Use ``project`` unless one was chosen by flag, environment or kibble.toml."""
+        if self.settings().sources.get("project", "default") == "default":
+            self.overrides["project"] = project
+            self._settings = None
+            self._context = None
+
     def context(self) -> Context:
         if self._context is None:
             self._context = Context.open(self.settings())

@@ -17,6 +17,7 @@ from kibble.store.models.core import (
     StepRun,
     TableVersion,
 )
+from kibble.store.models.factory import FactoryVersion
 
 __all__ = [
     "Alert",
@@ -25,6 +26,7 @@ __all__ = [
     "Base",
     "Dataset",
     "Deployment",
+    "FactoryVersion",
     "ModelVersion",
     "Project",
     "RegisteredModel",

@@ -1,0 +1,181 @@
+"""Plan, apply, history and rollback of factory versions, atomically, per project."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from kibble.context import Context
+from kibble.errors import ConflictError, NotFoundError, UsageError
+from kibble.factory.definition import Factory
+from kibble.factory.diff import Change, diff
+from kibble.factory.load import digest_of
+from kibble.factory.validate import Finding, breaking_changes, reference_findings, removes_all_gates
+from kibble.store.models import FactoryVersion
+
+ALLOWABLE = {"breaking-contract", "no-gates"}
+
+
+@dataclass
+class Plan:
+    current_version: int | None
+    changes: list[Change]
+    needs_allow: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "current_version": self.current_version,
+            "changes": [
+                {"kind": c.kind, "path": c.path, "old": c.old, "new": c.new} for c in self.changes
+            ],
+            "needs_allow": self.needs_allow,
+        }
+
+
+def active(context: Context) -> FactoryVersion | None:
+    with context.store.session() as session:
+        return session.scalar(
+            sa.select(FactoryVersion)
+            .where(FactoryVersion.project_id == context.project_id)
+            .order_by(FactoryVersion.version.desc())
+            .limit(1)
+        )
+
+
+def history(context: Context, limit: int = 100) -> list[FactoryVersion]:
+    with context.store.session() as session:
+        return list(
+            session.scalars(
+                sa.select(FactoryVersion)
+                .where(FactoryVersion.project_id == context.project_id)
+                .order_by(FactoryVersion.version.desc())
+                .limit(limit)
+            )
+        )
+
+
+def _check_project(context: Context, factory: Factory) -> None:
+    if factory.project != context.project:
+        raise UsageError(
+            f"the definition is for project {factory.project!r}, but kibble is set to "
+            f"{context.project!r}",
+            hint=f"run with --project {factory.project} or fix `project` in the definition",
+        )
+
+
+def plan(
+    context: Context, factory: Factory, existing: dict[str, dict[str, str]] | None = None
+) -> Plan:
+    _check_project(context, factory)
+    current = active(context)
+    changes = diff(current.spec if current else None, factory.canonical())
+    needs: dict[str, list[str]] = {}
+    breaking = breaking_changes(factory, existing or {})
+    if breaking:
+        needs["breaking-contract"] = [str(f) for f in breaking]
+    if removes_all_gates(factory):
+        needs["no-gates"] = ["deployed models would reach customers with no promotion gate"]
+    return Plan(current.version if current else None, changes, needs)
+
+
+def apply(
+    context: Context,
+    factory: Factory,
+    *,
+    allow: set[str] | None = None,
+    git: dict[str, Any] | None = None,
+    existing: dict[str, dict[str, str]] | None = None,
+    note: str = "",
+) -> tuple[FactoryVersion, bool]:
+    """Store the definition as the next version. Returns (version, created)."""
+    allow = set(allow or ())
+    unknown = allow - ALLOWABLE
+    if unknown:
+        raise UsageError(
+            f"unknown --allow value(s): {', '.join(sorted(unknown))}",
+            hint=f"choose from {', '.join(sorted(ALLOWABLE))}",
+        )
+    errors = [f for f in reference_findings(factory) if f.level == "error"]
+    if errors:
+        raise UsageError(f"the definition is invalid: {errors[0]}", hint="run `kibble validate`")
+    the_plan = plan(context, factory, existing)
+    missing = sorted(set(the_plan.needs_allow) - allow)
+    if missing:
+        reasons = "; ".join(the_plan.needs_allow[m][0] for m in missing)
+        raise ConflictError(
+            f"apply refused: {reasons}",
+            hint=" ".join(f"--allow {m}" for m in missing) + " to apply anyway",
+        )
+    spec = factory.canonical()
+    digest = digest_of(spec)
+    with context.store.session() as session:
+        latest = session.scalar(
+            sa.select(FactoryVersion)
+            .where(FactoryVersion.project_id == context.project_id)
+            .order_by(FactoryVersion.version.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        if latest is not None and latest.digest == digest:
+            return latest, False
+        version = FactoryVersion(
+            project_id=context.project_id,
+            version=(latest.version + 1) if latest else 1,
+            digest=digest,
+            spec=spec,
+            git=git or {},
+            applied_by=context.actor,
+            note=note,
+            allowed=sorted(allow),
+        )
+        session.add(version)
+        try:
+            session.flush()
+        except sa.exc.IntegrityError as exc:
+            raise ConflictError(
+                "another apply to this project happened at the same moment",
+                hint="run `kibble plan` again and re-apply",
+            ) from exc
+    context.audit(
+        "factory.apply",
+        f"factory:{version.version}",
+        digest=digest,
+        changes=len(the_plan.changes),
+        allowed=sorted(allow),
+        note=note,
+    )
+    return version, True
+
+
+def get_version(context: Context, number: int) -> FactoryVersion:
+    with context.store.session() as session:
+        found = session.scalar(
+            sa.select(FactoryVersion).where(
+                FactoryVersion.project_id == context.project_id, FactoryVersion.version == number
+            )
+        )
+    if found is None:
+        raise NotFoundError(
+            f"factory version {number} does not exist in {context.project!r}",
+            hint="list versions with `kibble factory history`",
+        )
+    return found
+
+
+def rollback(context: Context, number: int) -> tuple[FactoryVersion, bool]:
+    """Re-apply an earlier version's definition as a new version (history stays linear)."""
+    old = get_version(context, number)
+    factory = Factory.model_validate(old.spec)
+    return apply(
+        context, factory, allow=set(old.allowed), git=old.git, note=f"rollback to version {number}"
+    )
+
+
+def findings_as_dicts(findings: list[Finding]) -> list[dict[str, str]]:
+    return [{"level": f.level, "path": f.path, "message": f.message} for f in findings]

@@ -1,0 +1,213 @@
+"""Static checks of a factory definition: references, schedules, thresholds, secrets,
+and compatibility of contracts with the tables as they exist. Pure: no I/O."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from croniter import croniter
+
+from kibble.factory.definition import Factory
+
+SECRET_PATTERNS = [
+    (re.compile(r"AKIA[0-9A-Z]{16}"), "an AWS access key"),
+    (re.compile(r"\bkb_[A-Za-z0-9_-]{16,}"), "a kibble API token"),
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
+    (re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"), "a URL with a password"),
+    (re.compile(r"(?i)(password|passwd|secret|api[_-]?key)\s*[=:]\s*\S+"), "a password assignment"),
+]
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Literal["error", "warning"]
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.path}: {self.message}"
+
+
+def _entropy(text: str) -> float:
+    counts = Counter(text)
+    return -sum(c / len(text) * math.log2(c / len(text)) for c in counts.values())
+
+
+def _strings(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from _strings(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _strings(value, f"{path}[{i}]")
+    elif isinstance(data, str):
+        yield path, data
+
+
+def secret_findings(factory: Factory) -> list[Finding]:
+    findings = []
+    for path, value in _strings(factory.canonical()):
+        for pattern, what in SECRET_PATTERNS:
+            if pattern.search(value):
+                findings.append(
+                    Finding(
+                        "warning",
+                        path,
+                        f"looks like {what}; refer to it with "
+                        "SecretRef(secret='NAME') and keep the value out of git",
+                    )
+                )
+                break
+        else:
+            if len(value) >= 32 and " " not in value and "/" not in value and _entropy(value) > 4.2:
+                findings.append(
+                    Finding(
+                        "warning",
+                        path,
+                        "looks like a secret (long random "
+                        "string); use SecretRef(secret='NAME') instead",
+                    )
+                )
+    return findings
+
+
+def reference_findings(factory: Factory) -> list[Finding]:
+    errors: list[Finding] = []
+    tables = factory.tables
+
+    def err(path: str, message: str) -> None:
+        errors.append(Finding("error", path, message))
+
+    for name, spec in tables.items():
+        columns = {c.name for c in spec.columns}
+        dupes = [c for c, n in Counter(c.name for c in spec.columns).items() if n > 1]
+        if dupes:
+            err(f"tables.{name}.columns", f"duplicate columns: {', '.join(dupes)}")
+        for key in spec.key:
+            if key not in columns:
+                err(f"tables.{name}.key", f"key column {key!r} is not a column of {name!r}")
+        if spec.partition_by and spec.partition_by not in columns:
+            err(f"tables.{name}.partition_by", f"{spec.partition_by!r} is not a column of {name!r}")
+        for column, target in spec.foreign_keys.items():
+            if column not in columns:
+                err(f"tables.{name}.foreign_keys", f"{column!r} is not a column of {name!r}")
+            ref_table, _, ref_column = target.partition(".")
+            if ref_table not in tables:
+                err(
+                    f"tables.{name}.foreign_keys.{column}",
+                    f"refers to table {ref_table!r}, which is not declared",
+                )
+            elif ref_column not in {c.name for c in tables[ref_table].columns}:
+                err(
+                    f"tables.{name}.foreign_keys.{column}",
+                    f"refers to {target!r}, but {ref_table!r} has no column {ref_column!r}",
+                )
+        for col in spec.columns:
+            if col.min is not None and col.max is not None and col.min > col.max:
+                err(f"tables.{name}.columns.{col.name}", "min is greater than max")
+    for name, source in factory.sources.items():
+        if source.table not in tables:
+            err(f"sources.{name}.table", f"loads into {source.table!r}, which is not declared")
+    for name, pipeline in factory.pipelines.items():
+        if pipeline.schedule is not None and not croniter.is_valid(pipeline.schedule):
+            err(
+                f"pipelines.{name}.schedule",
+                f"{pipeline.schedule!r} is not a cron expression "
+                "(e.g. '0 2 * * *' for 02:00 daily)",
+            )
+        for table in pipeline.triggers:
+            if table not in tables:
+                err(f"pipelines.{name}.triggers", f"triggers on {table!r}, which is not declared")
+        if pipeline.schedule is None and not pipeline.triggers:
+            errors.append(
+                Finding(
+                    "warning",
+                    f"pipelines.{name}",
+                    "has neither a schedule nor a trigger; it only runs by hand",
+                )
+            )
+    for name, deployment in factory.deployments.items():
+        if deployment.model not in factory.models:
+            err(
+                f"deployments.{name}.model",
+                f"deploys {deployment.model!r}, which has no promotion policy under models",
+            )
+    for i, rule in enumerate(factory.alerts):
+        for channel in rule.channels:
+            if channel not in factory.channels:
+                err(f"alerts[{i}].channels", f"channel {channel!r} is not declared under channels")
+    names = [rule.name for rule in factory.alerts]
+    for dupe in sorted({n for n in names if names.count(n) > 1}):
+        err("alerts", f"two alert rules are named {dupe!r}")
+    return errors
+
+
+def removes_all_gates(factory: Factory) -> bool:
+    """True when models are deployed but no promotion gate would check them."""
+    deployed = {d.model for d in factory.deployments.values()}
+    return bool(deployed) and all(
+        factory.models[m].gate_count() == 0 for m in deployed if m in factory.models
+    )
+
+
+def breaking_changes(factory: Factory, existing: Mapping[str, Mapping[str, str]]) -> list[Finding]:
+    """Contract changes that existing data would break: ``existing`` is table -> column -> type."""
+    findings = []
+    for table, columns in existing.items():
+        spec = factory.tables.get(table)
+        if spec is None:
+            continue
+        declared = {c.name: c for c in spec.columns}
+        for column, old_type in columns.items():
+            if column not in declared:
+                findings.append(
+                    Finding(
+                        "error",
+                        f"tables.{table}.columns",
+                        f"drops column {column!r} that existing data has",
+                    )
+                )
+            elif declared[column].type != old_type:
+                findings.append(
+                    Finding(
+                        "error",
+                        f"tables.{table}.columns.{column}",
+                        f"changes type {old_type} -> {declared[column].type}",
+                    )
+                )
+        for name, spec_column in declared.items():
+            if name not in columns and not spec_column.nullable:
+                findings.append(
+                    Finding(
+                        "error",
+                        f"tables.{table}.columns.{name}",
+                        "adds a NOT NULL column that existing rows lack",
+                    )
+                )
+    return findings
+
+
+def validate(
+    factory: Factory, existing: Mapping[str, Mapping[str, str]] | None = None
+) -> list[Finding]:
+    findings = reference_findings(factory) + secret_findings(factory)
+    if removes_all_gates(factory):
+        findings.append(
+            Finding(
+                "warning",
+                "models",
+                "deployed models have no promotion gates; "
+                "`kibble apply` will need --allow no-gates",
+            )
+        )
+    if existing:
+        findings += [
+            Finding("warning", f.path, f"{f.message} (apply needs --allow breaking-contract)")
+            for f in breaking_changes(factory, existing)
+        ]
+    return findings
