@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS := dev,postgres,s3,ui-tests
+EXTRAS := dev,postgres,s3,ui-tests,ray
 
 .PHONY: demo test lint typecheck unit bench clean install sysdeps
 

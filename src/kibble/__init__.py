@@ -10,7 +10,22 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+local"
 
+from kibble.client import Client
 from kibble.config import Settings, load_settings
 from kibble.errors import KibbleError
+from kibble.pipelines import Hold, Pipeline, hold, release, resume_run, run_pipeline, step
 
-__all__ = ["KibbleError", "Settings", "__version__", "load_settings"]
+__all__ = [
+    "Client",
+    "Hold",
+    "KibbleError",
+    "Pipeline",
+    "Settings",
+    "__version__",
+    "hold",
+    "load_settings",
+    "release",
+    "resume_run",
+    "run_pipeline",
+    "step",
+]

@@ -35,6 +35,13 @@ class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    max_json_depth: int = Field(32, gt=0, description="deeper JSON bodies are refused (400)")
+    max_json_items: int = Field(100_000, gt=0, description="most values in one JSON body")
+    allowed_hosts: str = Field(
+        "127.0.0.1,localhost,::1", description="comma-separated Host header allowlist; * for any"
+    )
+    cors_origins: str = Field("", description="comma-separated origins allowed by CORS")
+    token_days: int = Field(90, gt=0, description="default lifetime of new API tokens")
 
 
 class StorageSettings(_Section):
@@ -67,6 +74,30 @@ class StorageSettings(_Section):
         return options
 
 
+class MonitoringSettings(_Section):
+    """Where alerts go and what counts as drift. Channels: log, webhook, outbox."""
+
+    channels: str = Field("log", description="comma-separated: log, webhook, outbox")
+    webhook_url: str = Field("", description="JSON POST target for the webhook channel")
+    webhook_timeout_s: float = Field(5.0, gt=0)
+    outbox_path: str = Field("", description="JSON-lines file; default home/alerts.jsonl")
+    drift_psi_threshold: float = Field(0.2, gt=0, description="PSI above this is drift")
+
+
+class PipelineSettings(_Section):
+    """How runs execute and report: executor, liveness, concurrency, OpenLineage target."""
+
+    executor: Literal["local", "process", "ray"] = "local"
+    max_workers: int = Field(2, gt=0, description="process-pool size for `process`")
+    ray_address: str = Field("", description="Ray cluster address for the `ray` executor")
+    max_concurrent_runs: int = Field(8, gt=0, description="running pipeline runs per project")
+    heartbeat_s: float = Field(5.0, gt=0, description="how often a live run says so")
+    crash_after_s: float = Field(30.0, gt=0, description="silent this long: the run crashed")
+    held_recheck_s: float = Field(300.0, gt=0, description="scheduler re-checks held runs")
+    openlineage_url: str = Field("", description="HTTP endpoint for OpenLineage events")
+    openlineage_file: str = Field("", description="JSON-lines file; default home/openlineage")
+
+
 class Settings(_Section):
     """Effective settings. Paths are absolute once loaded."""
 
@@ -91,6 +122,8 @@ class Settings(_Section):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    pipelines: PipelineSettings = Field(default_factory=PipelineSettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 

@@ -12,6 +12,14 @@ from pathlib import Path
 
 import typer
 
+import kibble.cli.admin_cmd as admin_cmd
+import kibble.cli.data_cmd as data_cmd
+import kibble.cli.demo_cmd as demo_cmd
+import kibble.cli.models_cmd as models_cmd
+import kibble.cli.monitoring_cmd as monitoring_cmd
+import kibble.cli.pipelines_cmd as pipelines_cmd
+import kibble.cli.recsys_cmd as recsys_cmd
+import kibble.cli.serving_cmd as serving_cmd
 from kibble import __version__
 from kibble.cli import artifacts_cmd, config_cmd, db_cmd, factory_cmd, projects_cmd
 from kibble.cli.output import err_console
@@ -32,9 +40,25 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(recsys_cmd.app, name="recsys")
+app.add_typer(demo_cmd.app, name="k9s")
+app.command("demo")(demo_cmd.demo)
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(models_cmd.app, name="models")
 app.add_typer(projects_cmd.app, name="projects")
 app.add_typer(artifacts_cmd.app, name="artifacts")
+app.command("api")(admin_cmd.serve_api)
+app.add_typer(admin_cmd.admin_app, name="admin")
+app.add_typer(admin_cmd.tokens_app, name="tokens")
+app.add_typer(admin_cmd.audit_app, name="audit")
+app.command("monitor")(monitoring_cmd.monitor)
+app.add_typer(monitoring_cmd.alerts_app, name="alerts")
+app.command("serve")(serving_cmd.serve)
+app.add_typer(serving_cmd.rollout_app, name="rollout")
+pipelines_cmd.register(app)
+app.command("ingest")(data_cmd.ingest)
+app.command("check")(data_cmd.check)
+app.add_typer(data_cmd.tables_app, name="tables")
 app.add_typer(factory_cmd.app, name="factory")
 app.command("init")(factory_cmd.init)
 app.command("validate")(factory_cmd.validate)

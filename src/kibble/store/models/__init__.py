@@ -3,6 +3,7 @@
 Each area keeps its tables in its own module here; add the import below.
 """
 
+from kibble.store.models.auth import ApiToken, IdempotentResponse, Membership, ProjectQuota
 from kibble.store.models.base import Base, new_id, utcnow
 from kibble.store.models.core import (
     Alert,
@@ -17,20 +18,44 @@ from kibble.store.models.core import (
     StepRun,
     TableVersion,
 )
+from kibble.store.models.data import CheckResultRecord, DataLoad
 from kibble.store.models.factory import FactoryVersion
+from kibble.store.models.monitoring import AlertEvent, MetricPoint
+from kibble.store.models.pipelines import LineageEdge, PipelineSchedule, StepLease, StepLog
+from kibble.store.models.registry import AliasHistory, GateReportRecord, ModelAlias
+from kibble.store.models.serving import FeedbackEvent, Rollout, RolloutDecision, ServedRequest
 
 __all__ = [
     "Alert",
+    "AlertEvent",
+    "AliasHistory",
+    "ApiToken",
     "Artifact",
     "AuditEvent",
     "Base",
+    "CheckResultRecord",
+    "DataLoad",
     "Dataset",
     "Deployment",
     "FactoryVersion",
+    "FeedbackEvent",
+    "GateReportRecord",
+    "IdempotentResponse",
+    "LineageEdge",
+    "Membership",
+    "MetricPoint",
+    "ModelAlias",
     "ModelVersion",
+    "PipelineSchedule",
     "Project",
+    "ProjectQuota",
     "RegisteredModel",
+    "Rollout",
+    "RolloutDecision",
     "Run",
+    "ServedRequest",
+    "StepLease",
+    "StepLog",
     "StepRun",
     "TableVersion",
     "new_id",

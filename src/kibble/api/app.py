@@ -1,0 +1,125 @@
+"""The control-plane app factory: routers, auth, audit, idempotency, hardening.
+
+Layers from the outside in: Hardening (Host allowlist, pickle refusal, body and JSON
+limits, security headers) -> CORS (only listed origins) -> AuditTrail (every mutating
+call) -> FastAPI (routing, ``scoped`` auth per route, one JSON error shape).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from kibble import __version__
+from kibble.api import errors
+from kibble.api.auditing import AuditTrail
+from kibble.api.deps import ApiState
+from kibble.api.hardening import Hardening
+from kibble.api.routers import PROJECT_ROUTERS, ROOT_ROUTERS
+from kibble.artifacts import ArtifactStore
+from kibble.config import Settings
+from kibble.context import Context
+from kibble.store import Store
+
+API_PREFIX = "/api/v1"
+PROJECT_PREFIX = f"{API_PREFIX}/projects/{{project}}"
+
+
+def create_app(settings: Settings, *, store: Store | None = None, ui: bool = False) -> FastAPI:
+    """Build the API for ``settings``. Pass ``store`` to share an already open one;
+    ``ui=True`` also serves the dashboard under /ui (same tokens)."""
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    state = ApiState(
+        settings=settings,
+        store=store or Store.open(settings),
+        artifacts=ArtifactStore(
+            settings.artifact_url, settings.storage.fsspec_options(settings.artifact_url)
+        ),
+    )
+    owned = store is None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:  # a store passed in belongs to the caller
+            state.store.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="kibble control plane",
+        version=__version__,
+        description=(
+            "Projects, runs, datasets, artifacts, models, deployments, alerts and audit. "
+            "Every route under /api/v1/projects/{project} needs 'Authorization: Bearer kb_...' "
+            "from a token of that project; x-kibble-min-role says which role it needs."
+        ),
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,  # a redirect would re-resolve '..' in the client
+    )
+    app.state.kibble = state
+    errors.install(app)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, Any]:
+        """Liveness: no authentication, no data."""
+        return {"status": "ok", "version": __version__}
+
+    for router in ROOT_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    for router in PROJECT_ROUTERS:
+        app.include_router(router, prefix=PROJECT_PREFIX)
+
+    if ui:
+        from kibble.api import dashboard
+
+        dashboard.attach(app, _context(state))
+    _document_bearer_auth(app)
+    app.add_middleware(AuditTrail, store=state.store)
+    origins = [o.strip() for o in settings.api.cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
+    app.add_middleware(Hardening, settings=settings.api)
+    return app
+
+
+def _context(state: ApiState) -> Context:
+    """A context for the dashboard; each page narrows it to the signed-in project."""
+    return Context(
+        settings=state.settings,
+        store=state.store,
+        artifacts=state.artifacts,
+        project=state.settings.project,
+        project_id="",
+        actor="dashboard",
+    )
+
+
+def _document_bearer_auth(app: FastAPI) -> None:
+    """Publish the bearer scheme in /openapi.json so generated clients send the token."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "kb_... API token"}
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith(API_PREFIX):
+                for operation in operations.values():
+                    operation["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

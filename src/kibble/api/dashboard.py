@@ -1,0 +1,44 @@
+"""The web dashboard served by `kibble api` under ``/ui``, signed in with the same tokens.
+
+The dashboard (``kibble.ui``) builds its own routes with the ``/ui`` prefix in them, so
+it is attached as a sub-app that sees the full path. Only tokens that are not narrowed
+by scopes may sign in: a dashboard session can see every page of the project.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from kibble.auth import resolve
+from kibble.context import Context
+from kibble.ui.app import Principal as UiPrincipal
+from kibble.ui.app import create_ui
+
+PREFIX = "/ui"
+
+
+def resolve_for_ui(session: Session, token: str) -> UiPrincipal | None:
+    """A dashboard principal for a live, unscoped token of a current member."""
+    principal = resolve(session, token)
+    if principal is None or principal.role is None:
+        return None
+    if principal.scopes and "*" not in principal.scopes:
+        return None
+    return UiPrincipal(principal.actor, principal.project, principal.project_id, principal.role)
+
+
+class _FullPath:
+    """Call ``app`` with the path it was mounted at left in place (its routes carry it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app({**scope, "root_path": ""}, receive, send)
+
+
+def attach(app: FastAPI, context: Context) -> None:
+    ui = create_ui(context, resolve_token=resolve_for_ui, prefix=PREFIX)
+    app.mount(PREFIX, _FullPath(ui), name="dashboard")

@@ -1,0 +1,205 @@
+"""`kibble k9s ...` (the shop simulator) and `kibble demo` (the closed loop, end to end)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.progress import Progress
+
+from kibble.cli.output import JsonOption, console, print_json, print_table
+from kibble.k9s.config import SCENARIOS, SimConfig, parse_scenarios
+from kibble.k9s.simulate import deliver_late, load_shop, simulate, write_day
+
+app = typer.Typer(
+    help=(
+        "The K9s pet shop simulator: a catalogue, customers with hidden tastes, daily event "
+        "files and a shop database, with faults you can inject one flag at a time.\n\n"
+        "Scenarios: " + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items())
+    ),
+    no_args_is_help=True,
+)
+
+ScenarioOption = typer.Option(
+    [],
+    "--scenario",
+    "-s",
+    help="inject a fault: NAME or NAME:DAY (0-based; default the day before the last). Repeatable.",
+)
+
+
+@app.command("simulate")
+def simulate_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="folder for landing files and shop.db"),
+    days: int = typer.Option(14, "--days", help="days to simulate"),
+    products: int = typer.Option(100_000, "--products", help="catalogue size"),
+    users: int = typer.Option(20_000, "--users", help="number of customers"),
+    seed: int = typer.Option(42, "--seed", help="same seed, same shop and events"),
+    start: str = typer.Option("2026-12-01", "--start", help="first simulated day (YYYY-MM-DD)"),
+    events_format: str = typer.Option("parquet", "--format", help="csv, jsonl or parquet"),
+    scenario: list[str] = ScenarioOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Simulate DAYS of the shop into OUT: events per day, products/users/orders in SQLite.
+
+    Ingest the result with the real connectors, e.g. the SQLite URL printed at the end
+    (tables products, users, orders) and one landing folder per day.
+    """
+    from datetime import date
+
+    config = SimConfig(
+        products=products,
+        users=users,
+        days=days,
+        seed=seed,
+        start=date.fromisoformat(start),
+        events_format=events_format,
+        scenarios=parse_scenarios(scenario, days),
+    )
+    with Progress(console=console, transient=True, disable=as_json) as progress:
+        task = progress.add_task("simulating days", total=days)
+        result = simulate(config, out, progress=lambda _d: progress.advance(task))
+    if as_json:
+        print_json(result.to_dict())
+        return
+    rows = [[d.date, d.events, d.purchases, ", ".join(d.faults), d.path] for d in result.days]
+    print_table("K9s days", ["date", "events", "purchases", "faults", "file"], rows)
+    console.print(f"shop database: {result.database_url}")
+
+
+@app.command("deliver")
+def deliver_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="a folder written by `kibble k9s simulate`"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Deliver late partitions: move them from late/ into the landing folder."""
+    load_shop(out)
+    moved = deliver_late(out)
+    if as_json:
+        print_json({"delivered": moved})
+    else:
+        console.print(f"delivered {len(moved)} partition(s): {', '.join(moved) or '-'}")
+
+
+@app.command("redeliver")
+def redeliver_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="a folder written by `kibble k9s simulate`"),
+    day: str = typer.Option(..., "--day", help="the date to re-deliver, YYYY-MM-DD"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Re-deliver one day complete and correct (the upstream fix for a bad partition)."""
+    from datetime import date
+
+    shop = load_shop(out)
+    index = (date.fromisoformat(day) - shop.config.start).days
+    result = write_day(shop, out, index, clean=True)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        console.print(f"re-delivered {result.date}: {result.events} events -> {result.path}")
+
+
+@app.command("config")
+def config_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="a folder written by `kibble k9s simulate`"),
+) -> None:
+    """Print the simulation config stored in OUT (it rebuilds the same shop)."""
+    print_json(json.loads(load_shop(out).config.to_json()))
+
+
+def demo(
+    ctx: typer.Context,
+    days: int = typer.Option(14, "--days", help="days of shop life to run"),
+    products: int = typer.Option(100_000, "--products", help="catalogue size"),
+    users: int = typer.Option(20_000, "--users", help="number of customers"),
+    scenario: list[str] = ScenarioOption,
+    seed: int = typer.Option(42, "--seed", help="same seed, same run"),
+    quick: bool = typer.Option(
+        False, "--quick", help="small shop, 3 days (about a minute): what the test suite runs"
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run the K9s shop's daily life with the factory around its recommender.
+
+    Each day: new events land -> gates (freshness, completeness, correctness) -> train
+    candidates (als, item_knn) -> live A/B against the champion with simulated users ->
+    promote a clear winner or roll it back -> drift and feedback-loop monitoring -> alerts.
+    Default faults: a late partition (the run holds, then resumes by itself), a cats launch
+    (drift) and a latency incident (feedback-loop alert). Uses --home (default ./.kibble).
+    """
+    from kibble.cli.state import state
+    from kibble.k9s.demo import default_scenarios, run_demo
+
+    if quick:
+        days, products, users = 3, 5_000, 5_000
+    scenarios = parse_scenarios(scenario, days) if scenario else default_scenarios(days)
+    config = SimConfig(
+        products=products,
+        users=users,
+        days=days,
+        seed=seed,
+        sessions_per_user=0.3,
+        scenarios=scenarios,
+    )
+    context = state(ctx).context()
+    home = context.settings.home
+    with Progress(console=console, transient=True, disable=as_json) as progress:
+        task = progress.add_task("running the K9s shop", total=days)
+
+        def on_day(entry: dict[str, object]) -> None:
+            progress.advance(task)
+            if not as_json:
+                console.print(f"{entry['date']}: {entry['status']} (champion {entry['champion']})")
+
+        summary = run_demo(home, config, context=context, on_day=on_day)
+    if as_json:
+        print_json(summary)
+        return
+    _print_summary(summary)
+
+
+def _print_summary(summary: dict[str, object]) -> None:
+    days = summary["days"]
+    assert isinstance(days, list)
+    rows = [
+        [
+            d["date"],
+            d["status"] + (f" (on {d['resumed_on']})" if "resumed_on" in d else ""),
+            "; ".join(r["message"] for r in d["held_reasons"]),
+            d["champion"],
+        ]
+        for d in days
+    ]
+    print_table("Days", ["date", "run", "held because", "champion"], rows)
+    for key, title in (("promotions", "Promotions"), ("rollbacks", "Rollbacks")):
+        items = summary[key]
+        assert isinstance(items, list)
+        print_table(
+            title,
+            ["date", "challenger", "champion ctr", "challenger ctr", "diff", "95% interval"],
+            [
+                [
+                    p["date"],
+                    p.get("challenger", "popularity (baseline)"),
+                    p.get("champion_ctr"),
+                    p.get("challenger_ctr"),
+                    p.get("ctr_diff"),
+                    p.get("ci95"),
+                ]
+                for p in items
+            ],
+        )
+    alerts = summary["alerts"]
+    assert isinstance(alerts, list)
+    print_table(
+        "Alerts",
+        ["date", "kind", "status", "message"],
+        [[a["date"], a["kind"], a["status"], a["message"]] for a in alerts],
+    )
+    console.print(
+        f"done in {summary['wall_seconds']} s; home {summary['home']}. Next: "
+        "`kibble runs list`, `kibble alerts list --all`, `kibble audit list`, "
+        "`kibble k9s config --out "
+        f"{summary['shop']}`"
+    )

@@ -1,0 +1,196 @@
+"""`kibble models`: registered models, versions, aliases, gate reports, promotion, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from sqlalchemy import select
+
+from kibble.cli.output import JsonOption, console, emit, print_json
+from kibble.cli.state import state
+from kibble.errors import UsageError
+from kibble.store.models import GateReportRecord, ModelVersion, RegisteredModel
+from kibble.store.repositories.registry import ALIASES, Registry
+
+app = typer.Typer(
+    help=(
+        "Registered models and their versions. Aliases (champion, challenger, baseline) move "
+        "atomically and every move is kept in the history with who, why and the gate report; "
+        "`rollback` puts the previous champion back; `export` writes an MLflow-style folder."
+    ),
+    no_args_is_help=True,
+)
+
+
+@app.command("list")
+def list_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """List registered models with their latest version and champion."""
+    context = state(ctx).context()
+    rows = []
+    with context.store.session() as s:
+        reg = Registry(s, context.project_id)
+        for m in s.scalars(
+            select(RegisteredModel)
+            .where(RegisteredModel.project_id == context.project_id)
+            .order_by(RegisteredModel.name)
+        ):
+            versions = s.scalars(select(ModelVersion.version).where(ModelVersion.model_id == m.id))
+            champ = reg.alias(m, "champion")
+            rows.append(
+                {
+                    "name": m.name,
+                    "latest": max(versions, default=None),
+                    "champion": None if champ is None else champ.version,
+                }
+            )
+    emit(rows, as_json, "models", ["name", "latest", "champion"], ["name", "latest", "champion"])
+
+
+@app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="registered model name"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Show versions, aliases, gate verdicts and the alias history of one model."""
+    context = state(ctx).context()
+    with context.store.session() as s:
+        reg = Registry(s, context.project_id)
+        m = reg.model(name)
+        ids: dict[str, int] = {}
+        versions: list[dict[str, Any]] = []
+        for v in s.scalars(
+            select(ModelVersion).where(ModelVersion.model_id == m.id).order_by(ModelVersion.version)
+        ):
+            ids[v.id] = v.version
+            reports = s.scalars(
+                select(GateReportRecord)
+                .where(GateReportRecord.version_id == v.id)
+                .order_by(GateReportRecord.created_at)
+            ).all()
+            versions.append(
+                {
+                    "version": v.version,
+                    "flavor": v.flavor,
+                    "status": v.status,
+                    "digest": v.artifact_digest,
+                    "gate": reports[-1].report if reports else None,
+                }
+            )
+        aliases = {a: getattr(reg.alias(m, a), "version", None) for a in ALIASES}
+        history = [
+            {
+                "at": h.created_at.isoformat(),
+                "alias": h.alias,
+                "from": ids.get(h.from_version_id or ""),
+                "to": ids.get(h.to_version_id or ""),
+                "actor": h.actor,
+                "reason": h.reason,
+                "gate_report_id": h.gate_report_id,
+            }
+            for h in reg.history(name)
+        ]
+    data = {"name": name, "aliases": aliases, "versions": versions, "history": history}
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"[bold]{name}[/bold]  " + "  ".join(f"{a}={v}" for a, v in aliases.items()))
+    for row in versions:
+        gate = row["gate"]
+        verdict = "-" if gate is None else ("passed" if gate["passed"] else "FAILED")
+        console.print(f"  v{row['version']} {row['flavor']} {row['status']} gates: {verdict}")
+        for c in (gate or {}).get("checks", []):
+            console.print(f"    {'ok ' if c['passed'] else 'BAD'} {c['name']}: {c['sentence']}")
+    emit(
+        history,
+        False,
+        "alias history",
+        ["at", "alias", "from", "to", "actor", "reason"],
+        ["at", "alias", "from", "to", "actor", "reason"],
+    )
+
+
+def _actor() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+@app.command("promote")
+def promote_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="registered model name"),
+    version: int = typer.Argument(..., help="version number to point the alias at"),
+    alias: str = typer.Option("champion", "--alias", help="champion, challenger or baseline"),
+    reason: str = typer.Option(..., "--reason", help="why (kept in history and audit)"),
+) -> None:
+    """Point an alias at a version (atomic; recorded with who and why)."""
+    context = state(ctx).context()
+    with context.store.session() as s:
+        Registry(s, context.project_id).move_alias(
+            name, alias, version, actor=_actor(), reason=reason
+        )
+    console.print(f"{name}: {alias} -> v{version}")
+
+
+@app.command("rollback")
+def rollback_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="registered model name"),
+    reason: str = typer.Option("rollback", "--reason", help="why (kept in history and audit)"),
+) -> None:
+    """Put the previous champion back."""
+    context = state(ctx).context()
+    with context.store.session() as s:
+        h = Registry(s, context.project_id).rollback(name, actor=_actor(), reason=reason)
+        target = s.get(ModelVersion, h.to_version_id)
+        version = None if target is None else target.version
+    console.print(f"{name}: champion -> v{version}")
+
+
+@app.command("archive")
+def archive_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="registered model name"),
+    version: int = typer.Argument(..., help="version to archive (never promotable again)"),
+) -> None:
+    """Archive a version so it can no longer be promoted."""
+    context = state(ctx).context()
+    with context.store.session() as s:
+        reg = Registry(s, context.project_id)
+        reg.version(reg.model(name), version).status = "archived"
+    context.audit("models.archive", f"{name}:{version}")
+    console.print(f"{name}: v{version} archived")
+
+
+@app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    version: str = typer.Argument(..., help="name:version to export"),
+    directory: Path = typer.Argument(..., help="folder to write (must not exist)"),
+    fmt: str = typer.Option("mlflow", "--format", help="only 'mlflow' for now"),
+) -> None:
+    """Write an MLflow folder: MLmodel (python_function via kibble), requirements, blob."""
+    from kibble import __version__
+    from kibble.registry.mlflow_flavor import BLOB, mlmodel_text
+
+    if fmt != "mlflow":
+        raise UsageError(f"unknown export format {fmt!r}", hint="use --format mlflow")
+    name, _, num = version.partition(":")
+    if not num.isdigit():
+        raise UsageError(f"bad version {version!r}", hint="write it as name:version, e.g. recs:3")
+    if directory.exists():
+        raise UsageError(f"{directory} already exists", hint="choose a new folder")
+    context = state(ctx).context()
+    with context.store.session() as s:
+        reg = Registry(s, context.project_id)
+        v = reg.version(reg.model(name), int(num))
+        digest, flavor = v.artifact_digest, v.flavor
+    blob = context.load_artifact(digest)
+    directory.mkdir(parents=True)
+    (directory / BLOB).write_bytes(blob)
+    (directory / "MLmodel").write_text(mlmodel_text(name, int(num), flavor, digest))
+    (directory / "requirements.txt").write_text(f"kibble=={__version__}\n")
+    console.print(f"exported {name}:{num} to {directory}")

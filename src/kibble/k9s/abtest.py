@@ -1,0 +1,77 @@
+"""Live A/B between champion and challenger lists, scored by the shop's true response.
+
+``serve`` is any function user -> (items, latency_ms): an HTTP call to `kibble serve` or
+an in-process model. Arms are assigned by user id hash, so a user always sees one arm.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kibble.k9s.response import respond
+from kibble.k9s.shop import Shop
+
+Serve = Callable[[int], tuple[list[int], float]]
+
+
+@dataclass
+class Arm:
+    name: str
+    impressions: int = 0
+    clicks: int = 0
+    purchases: int = 0
+    abandoned: int = 0
+
+    @property
+    def ctr(self) -> float:
+        return self.clicks / max(1, self.impressions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arm": self.name,
+            "impressions": self.impressions,
+            "clicks": self.clicks,
+            "purchases": self.purchases,
+            "abandoned": self.abandoned,
+            "ctr": round(self.ctr, 4),
+        }
+
+
+def ctr_difference(a: Arm, b: Arm, z: float = 1.96) -> tuple[float, float, float]:
+    """Challenger minus champion CTR (sessions with >= 1 click) and its 95% interval."""
+    n1, n2 = max(1, a.impressions), max(1, b.impressions)
+    p1, p2 = a.ctr, b.ctr
+    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2) or 1e-9
+    diff = p2 - p1
+    return diff, diff - z * se, diff + z * se
+
+
+def run_ab(
+    shop: Shop,
+    day: int,
+    users: list[int],
+    arms: dict[str, Serve],
+    *,
+    seed: int,
+) -> dict[str, Arm]:
+    """Each user gets one list from its arm; a click means the session clicked anything."""
+    rng = np.random.default_rng([seed, 3, day])
+    names = list(arms)
+    out = {name: Arm(name) for name in names}
+    for user in users:
+        name = names[user % len(names)]
+        items, latency = arms[name](user)
+        reaction = respond(
+            shop, user, items, day=day, latency_ms=latency + shop.latency_penalty_ms(day), rng=rng
+        )
+        arm = out[name]
+        arm.impressions += 1
+        arm.abandoned += reaction.abandoned
+        arm.clicks += bool(reaction.clicked)
+        arm.purchases += bool(reaction.purchased)
+    return out

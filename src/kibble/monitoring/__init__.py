@@ -1,0 +1,119 @@
+"""Monitoring: metrics over time, drift, feedback-loop detection, alert rules and notifiers.
+
+Pure parts (``drift``, ``feedback_loop``, ``rules``, the metric calculators) take frames and
+return numbers; ``store``, ``alerts`` and ``watch`` record them through a ``Context``;
+``monitor_day`` runs them all for one day (what a daily pipeline's monitoring step calls).
+Names are loaded on first use so the store's repositories can import ``points`` without
+pulling the whole package in.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Point": "points",
+    "record_metrics": "store",
+    "query_metrics": "store",
+    "DailySummary": "daily",
+    "monitor_day": "daily",
+    "data_metrics": "data_metrics",
+    "volume_ratios": "data_metrics",
+    "model_metrics": "model_metrics",
+    "system_metrics": "system_metrics",
+    "DriftReport": "drift",
+    "FeatureDrift": "drift",
+    "Threshold": "drift",
+    "drift_report": "drift",
+    "input_drift": "drift_inputs",
+    "prediction_drift": "drift_inputs",
+    "LoopConfig": "feedback_loop",
+    "LoopVerdict": "feedback_loop",
+    "detect_feedback_loop": "feedback_loop",
+    "Rule": "rules",
+    "StoredMetricsCollector": "prometheus",
+    "default_rules": "rules",
+    "rules_from_dicts": "rules",
+    "raise_alert": "alerts",
+    "resolve_alert": "alerts",
+    "list_alerts": "alerts",
+    "ack_alert": "alerts",
+    "evaluate_rules": "alerts",
+    "get_alert": "alerts",
+    "drift_points": "watch",
+    "record_drift_report": "watch",
+    "daily_signals": "watch",
+    "watch_feedback_loop": "watch",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from kibble.monitoring.alerts import (
+        ack_alert,
+        evaluate_rules,
+        get_alert,
+        list_alerts,
+        raise_alert,
+        resolve_alert,
+    )
+    from kibble.monitoring.daily import DailySummary, monitor_day
+    from kibble.monitoring.data_metrics import data_metrics, volume_ratios
+    from kibble.monitoring.drift import DriftReport, FeatureDrift, Threshold, drift_report
+    from kibble.monitoring.drift_inputs import input_drift, prediction_drift
+    from kibble.monitoring.feedback_loop import LoopConfig, LoopVerdict, detect_feedback_loop
+    from kibble.monitoring.model_metrics import model_metrics
+    from kibble.monitoring.points import Point
+    from kibble.monitoring.prometheus import StoredMetricsCollector
+    from kibble.monitoring.rules import Rule, default_rules, rules_from_dicts
+    from kibble.monitoring.store import query_metrics, record_metrics
+    from kibble.monitoring.system_metrics import system_metrics
+    from kibble.monitoring.watch import (
+        daily_signals,
+        drift_points,
+        record_drift_report,
+        watch_feedback_loop,
+    )
+
+__all__ = [
+    "DailySummary",
+    "DriftReport",
+    "FeatureDrift",
+    "LoopConfig",
+    "LoopVerdict",
+    "Point",
+    "Rule",
+    "StoredMetricsCollector",
+    "Threshold",
+    "ack_alert",
+    "daily_signals",
+    "data_metrics",
+    "default_rules",
+    "detect_feedback_loop",
+    "drift_points",
+    "drift_report",
+    "evaluate_rules",
+    "get_alert",
+    "input_drift",
+    "list_alerts",
+    "model_metrics",
+    "monitor_day",
+    "prediction_drift",
+    "query_metrics",
+    "raise_alert",
+    "record_drift_report",
+    "record_metrics",
+    "resolve_alert",
+    "rules_from_dicts",
+    "system_metrics",
+    "volume_ratios",
+    "watch_feedback_loop",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kibble.monitoring' has no attribute {name!r}")
+    value = getattr(import_module(f"kibble.monitoring.{module}"), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,160 @@
+"""Glue from measurements to records and alerts: drift reports and feedback-loop checks.
+
+These are what a daily pipeline step calls: measure (pure modules), store the numbers as
+metric points (so ``kibble monitor`` and the dashboard can draw them), and raise or
+resolve the matching alert with the evidence attached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+
+from kibble.context import Context
+from kibble.monitoring.alerts import AlertOutcome, raise_alert, resolve_alert
+from kibble.monitoring.drift import DriftReport
+from kibble.monitoring.feedback_loop import LoopConfig, LoopVerdict, detect_feedback_loop
+from kibble.monitoring.notifiers import Notifier
+from kibble.monitoring.points import Point, day_window
+from kibble.monitoring.rules import fingerprint
+from kibble.monitoring.store import query_metrics, record_metrics
+
+SIGNAL_METRICS: dict[str, tuple[str, str]] = {
+    "events_per_user": ("data.events_per_user", "mean"),
+    "feedback_per_impression": ("model.feedback_per_impression", "mean"),
+    "ctr": ("model.ctr", "mean"),
+    "session_length": ("data.session_length", "mean"),
+    "latency_p99_ms": ("system.latency_p99_ms", "max"),
+    "error_rate": ("system.error_rate", "mean"),
+}
+"""Detector signal -> (stored metric, how several points of one day combine)."""
+
+
+@dataclass
+class WatchResult:
+    verdict: LoopVerdict
+    alert: AlertOutcome | None
+
+
+def drift_points(
+    report: DriftReport, day: datetime, labels: Mapping[str, str] | None = None
+) -> list[Point]:
+    """A drift report as metric points: ``drift.psi``, ``drift.js``, ``drift.ks`` per
+    feature, and ``drift.features_drifted`` for the day."""
+    start, end = day_window(day)
+    extra = dict(labels or {})
+    points = [Point("drift.features_drifted", float(len(report.drifted)), start, end, extra)]
+    for feature in report.features:
+        tags = {**extra, "feature": feature.feature}
+        points.append(Point("drift.psi", feature.psi, start, end, tags))
+        points.append(Point("drift.js", feature.js, start, end, tags))
+        if feature.ks_statistic is not None:
+            points.append(Point("drift.ks", feature.ks_statistic, start, end, tags))
+    return points
+
+
+def record_drift_report(
+    context: Context,
+    report: DriftReport,
+    day: datetime,
+    labels: Mapping[str, str] | None = None,
+    *,
+    alert: bool = True,
+    notifiers: Sequence[Notifier] | None = None,
+) -> AlertOutcome | None:
+    """Store the day's drift figures; raise one ``drift`` alert naming the top movers,
+    or resolve it when nothing drifted."""
+    record_metrics(context, drift_points(report, day, labels))
+    if not alert:
+        return None
+    key = fingerprint("drift", dict(labels or {}))
+    if not report.drifted:
+        return resolve_alert(context, key, "no feature drifted", notifiers=notifiers)
+    movers = [f for f in report.features if f.drifted]
+    names = ", ".join(
+        f"{f.feature} (PSI {f.psi:.2f}"
+        + (f", new: {', '.join(f.new_categories[:3])}" if f.new_categories else "")
+        + ")"
+        for f in movers[:5]
+    )
+    return raise_alert(
+        context,
+        "drift",
+        key,
+        f"{len(movers)} feature(s) drifted on {day.date().isoformat()}: {names}",
+        {"day": day.date().isoformat(), **report.as_dict()},
+        "warning",
+        notifiers=notifiers,
+    )
+
+
+def daily_signals(
+    context: Context,
+    since: datetime | timedelta | str = "35d",
+    labels: Mapping[str, str] | None = None,
+    data_labels: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """The detector's daily series built from stored metrics (one row per UTC day).
+
+    ``labels`` (e.g. a deployment) select the model and system series; data series
+    (events per user, session length) belong to tables, not deployments, so they are
+    selected by ``data_labels`` instead (e.g. ``{"table": "events"}``).
+    """
+    frames = []
+    for signal, (metric, how) in SIGNAL_METRICS.items():
+        wanted = data_labels if metric.startswith("data.") else labels
+        points = query_metrics(context, metric, since, dict(wanted or {}) or None)
+        if not points:
+            continue
+        frame = pl.DataFrame(
+            {"day": [p.window_start.date() for p in points], signal: [p.value for p in points]}
+        )
+        agg = pl.col(signal).max() if how == "max" else pl.col(signal).mean()
+        frames.append(frame.group_by("day").agg(agg))
+    if not frames:
+        return pl.DataFrame({"day": []}, schema={"day": pl.Date})
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.join(frame, on="day", how="full", coalesce=True)
+    return result.sort("day")
+
+
+def watch_feedback_loop(
+    context: Context,
+    series: pl.DataFrame | None = None,
+    labels: Mapping[str, str] | None = None,
+    *,
+    data_labels: Mapping[str, str] | None = None,
+    config: LoopConfig | None = None,
+    today: date | None = None,
+    notifiers: Sequence[Notifier] | None = None,
+) -> WatchResult:
+    """Run the detector (on ``series`` or on stored metrics) and raise or resolve the
+    ``feedback_loop`` alert for these labels, with the per-signal evidence."""
+    tags = dict(labels or {})
+    frame = series if series is not None else daily_signals(context, "60d", tags, data_labels)
+    verdict = detect_feedback_loop(frame, config)
+    key = fingerprint("feedback_loop", tags)
+    last = today or (date.fromisoformat(verdict.days[-1]) if verdict.days else None)
+    if last is not None:
+        start = datetime(last.year, last.month, last.day, tzinfo=UTC)
+        record_metrics(
+            context,
+            [Point("feedback_loop.fired", float(verdict.fired), *day_window(start), tags)],
+        )
+    if verdict.fired:
+        outcome: AlertOutcome | None = raise_alert(
+            context,
+            "feedback_loop",
+            key,
+            verdict.reason,
+            {"labels": tags, **verdict.evidence()},
+            "critical",
+            notifiers=notifiers,
+        )
+    else:
+        outcome = resolve_alert(context, key, verdict.reason, notifiers=notifiers)
+    return WatchResult(verdict, outcome)

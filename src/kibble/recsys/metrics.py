@@ -1,0 +1,116 @@
+"""Offline ranking metrics as pure functions (no I/O), one value per user.
+
+``recommended`` is an (n_users x k) array of item positions, best first, padded with -1;
+``relevant`` is one array of item positions per user (what they interacted with in the
+test period). Per-user arrays are returned so callers can average, slice or bootstrap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntMatrix = npt.NDArray[np.int64]
+Relevant = Sequence[npt.NDArray[np.int64]]
+
+RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
+
+
+def _f64(values: object) -> FloatArray:
+    return np.asarray(values, dtype=np.float64)
+
+
+def hits(recommended: IntMatrix, relevant: Relevant) -> npt.NDArray[np.bool_]:
+    """Which recommended cells are relevant (padding never is)."""
+    out = np.zeros(recommended.shape, dtype=bool)
+    for row, items in enumerate(relevant):
+        if len(items):
+            out[row] = np.isin(recommended[row], items) & (recommended[row] >= 0)
+    return out
+
+
+def _n_relevant(relevant: Relevant) -> FloatArray:
+    return np.array([len(np.unique(items)) for items in relevant], dtype=np.float64)
+
+
+def precision_at_k(recommended: IntMatrix, relevant: Relevant) -> FloatArray:
+    k = recommended.shape[1]
+    return np.asarray(hits(recommended, relevant).sum(axis=1) / max(k, 1), dtype=np.float64)
+
+
+def recall_at_k(recommended: IntMatrix, relevant: Relevant) -> FloatArray:
+    n = _n_relevant(relevant)
+    found = hits(recommended, relevant).sum(axis=1)
+    return _f64(np.divide(found, n, out=np.zeros(len(n)), where=n > 0))
+
+
+def ndcg_at_k(recommended: IntMatrix, relevant: Relevant) -> FloatArray:
+    """Binary-gain NDCG: DCG of the hits over the DCG of a perfect list."""
+    k = recommended.shape[1]
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = (hits(recommended, relevant) * discounts).sum(axis=1)
+    ideal_n = np.minimum(_n_relevant(relevant), k).astype(np.int64)
+    ideal = np.concatenate([[0.0], np.cumsum(discounts)])[ideal_n]
+    return _f64(np.divide(dcg, ideal, out=np.zeros(len(dcg)), where=ideal > 0))
+
+
+def map_at_k(recommended: IntMatrix, relevant: Relevant) -> FloatArray:
+    """Average precision at each hit, over min(#relevant, k)."""
+    k = recommended.shape[1]
+    h = hits(recommended, relevant)
+    precision_at_rank = np.cumsum(h, axis=1) / np.arange(1, k + 1)
+    denominator = np.minimum(_n_relevant(relevant), k)
+    total = (precision_at_rank * h).sum(axis=1)
+    return _f64(np.divide(total, denominator, out=np.zeros(len(total)), where=denominator > 0))
+
+
+def hit_rate_at_k(recommended: IntMatrix, relevant: Relevant) -> FloatArray:
+    return _f64(hits(recommended, relevant).any(axis=1))
+
+
+def per_user_metrics(recommended: IntMatrix, relevant: Relevant) -> dict[str, FloatArray]:
+    return {
+        "precision": precision_at_k(recommended, relevant),
+        "recall": recall_at_k(recommended, relevant),
+        "ndcg": ndcg_at_k(recommended, relevant),
+        "map": map_at_k(recommended, relevant),
+        "hit_rate": hit_rate_at_k(recommended, relevant),
+    }
+
+
+def coverage(recommended: IntMatrix, n_items: int) -> float:
+    """Share of the catalogue that appears in anyone's list."""
+    shown = np.unique(recommended[recommended >= 0])
+    return float(len(shown) / n_items) if n_items else 0.0
+
+
+def popularity_percentile(popularity: npt.NDArray[np.floating]) -> FloatArray:
+    """Each item's popularity percentile in [0, 1] (1 = the most popular)."""
+    if len(popularity) <= 1:
+        return np.ones(len(popularity))
+    ranks = np.argsort(np.argsort(popularity, kind="stable"), kind="stable")
+    return np.asarray(ranks / (len(popularity) - 1), dtype=np.float64)
+
+
+def popularity_bias(recommended: IntMatrix, percentile: FloatArray) -> float:
+    """Mean popularity percentile of what was recommended (high: plays it safe)."""
+    shown = recommended[recommended >= 0]
+    return float(percentile[shown].mean()) if len(shown) else 0.0
+
+
+def novelty(recommended: IntMatrix, item_share: FloatArray) -> float:
+    """Mean self-information -log2(p) of recommended items (high: less obvious items)."""
+    shown = recommended[recommended >= 0]
+    if not len(shown):
+        return 0.0
+    p = np.clip(item_share[shown], 1e-12, 1.0)
+    return float(-np.log2(p).mean())
+
+
+def slice_gap(values: Mapping[str, float]) -> float:
+    """Best minus worst slice: the fairness gap a gate can bound."""
+    finite = [v for v in values.values() if np.isfinite(v)]
+    return float(max(finite) - min(finite)) if finite else 0.0

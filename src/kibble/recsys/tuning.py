@@ -1,0 +1,128 @@
+"""Search spaces: a few cheap candidates per model for ``evaluate``, and optuna spaces for
+``kibble recsys tune``. Candidates span regimes (light vs strong regularisation, short vs
+long popularity memory) rather than values fitted to one data set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from kibble.errors import UsageError
+
+CHEAP_GRIDS: dict[str, list[dict[str, Any]]] = {
+    "popularity": [
+        {"half_life_days": 3.0},
+        {"half_life_days": 14.0},
+        {"half_life_days": 60.0},
+        {"half_life_days": 0.0},
+    ],
+    "als": [
+        {"factors": 64, "regularization": 0.05, "alpha": 2.0, "weighting": "log"},
+        {"factors": 32, "regularization": 1.0, "alpha": 10.0, "weighting": "log"},
+        {"factors": 128, "regularization": 0.1, "alpha": 1.0, "weighting": "bm25"},
+        {"factors": 16, "regularization": 0.01, "alpha": 1.0, "weighting": "log"},
+    ],
+    "item_knn": [
+        {"similarity": "bm25", "neighbours": 100},
+        {"similarity": "cosine", "neighbours": 50},
+        {"similarity": "bm25", "neighbours": 20},
+    ],
+    "content": [{}],
+}
+
+
+def hybrid_grid(cf: str, cf_params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Blend weights around the better CF model's chosen parameters."""
+    base = {"cf": cf, "cf_params": dict(cf_params)}
+    return [
+        {**base, "popularity_weight": 0.1, "user_shrink": 5.0, "item_shrink": 5.0},
+        {**base, "popularity_weight": 0.5, "user_shrink": 5.0, "item_shrink": 5.0},
+        {**base, "popularity_weight": 0.0, "user_shrink": 1.0, "item_shrink": 1.0},
+        {**base, "popularity_weight": 0.3, "user_shrink": 20.0, "item_shrink": 20.0},
+    ]
+
+
+def suggest(trial: optuna.Trial, model: str) -> dict[str, Any]:
+    """Hyperparameters for one optuna trial of ``model``."""
+    if model == "als":
+        return {
+            "factors": trial.suggest_categorical("factors", [16, 32, 64, 128]),
+            "regularization": trial.suggest_float("regularization", 1e-3, 10.0, log=True),
+            "alpha": trial.suggest_float("alpha", 0.5, 50.0, log=True),
+            "iterations": trial.suggest_int("iterations", 5, 25),
+            "weighting": trial.suggest_categorical("weighting", ["log", "linear", "bm25"]),
+        }
+    if model == "item_knn":
+        return {
+            "similarity": trial.suggest_categorical("similarity", ["cosine", "bm25"]),
+            "neighbours": trial.suggest_int("neighbours", 5, 500, log=True),
+        }
+    if model == "popularity":
+        return {"half_life_days": trial.suggest_float("half_life_days", 0.5, 365.0, log=True)}
+    if model == "hybrid":
+        return {
+            "cf": trial.suggest_categorical("cf", ["als", "item_knn"]),
+            "popularity_weight": trial.suggest_float("popularity_weight", 0.0, 1.0),
+            "user_shrink": trial.suggest_float("user_shrink", 0.5, 50.0, log=True),
+            "item_shrink": trial.suggest_float("item_shrink", 0.5, 50.0, log=True),
+            "season_boost": trial.suggest_float("season_boost", 0.0, 2.0),
+        }
+    raise UsageError(
+        f"there is no search space for {model!r}",
+        hint="tune one of: als, item_knn, popularity, hybrid",
+    )
+
+
+@dataclass
+class TrialResult:
+    number: int
+    params: dict[str, Any]
+    value: float
+    seconds: float
+    run_id: str | None = None
+
+
+@dataclass
+class StudyResult:
+    model: str
+    metric: str
+    best_params: dict[str, Any]
+    best_value: float
+    trials: list[TrialResult] = field(default_factory=list)
+
+
+def run_study(
+    model: str,
+    objective: Callable[[dict[str, Any]], float],
+    *,
+    n_trials: int,
+    seed: int = 0,
+    n_jobs: int = 1,
+    on_trial: Callable[[TrialResult], None] | None = None,
+    metric: str = "ndcg@10",
+) -> StudyResult:
+    """Maximise ``objective(params)`` with optuna's TPE sampler; ``on_trial`` records each."""
+    import time
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    results: list[TrialResult] = []
+
+    def wrapped(trial: optuna.Trial) -> float:
+        params = suggest(trial, model)
+        started = time.perf_counter()
+        value = float(objective(params))
+        result = TrialResult(trial.number, params, value, time.perf_counter() - started)
+        if on_trial is not None:
+            on_trial(result)
+        results.append(result)
+        return value
+
+    study.optimize(wrapped, n_trials=n_trials, n_jobs=n_jobs)
+    best = max(results, key=lambda r: r.value)
+    return StudyResult(
+        model, metric, best.params, best.value, sorted(results, key=lambda r: r.number)
+    )

@@ -1,0 +1,101 @@
+"""`kibble recsys tune` as a function: an optuna study whose trials are recorded as runs.
+
+Trials never see the test period: they fit on the training period minus its last part
+and score on that last part. The winner is scored once on the test period, beside the
+popularity baseline, so the study ends with an honest number.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from kibble.context import Context
+from kibble.recsys.base import create_model
+from kibble.recsys.catalog import ItemCatalog
+from kibble.recsys.evaluation import BASELINE, score_model, temporal_split, validation_ndcg
+from kibble.recsys.interactions import Interactions
+from kibble.recsys.runs import record_run
+from kibble.recsys.tuning import TrialResult, run_study
+
+VALIDATION_FRACTION = 0.15
+
+
+def tune(
+    context: Context,
+    interactions: Interactions,
+    *,
+    model: str,
+    items: ItemCatalog | None = None,
+    n_trials: int = 20,
+    n_jobs: int = 1,
+    k: int = 10,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+    source: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    say = progress or (lambda _msg: None)
+    started = datetime.now(UTC)
+    study = uuid.uuid4().hex[:12]
+    split = temporal_split(interactions, test_fraction=test_fraction)
+    inner = temporal_split(split.train, test_fraction=VALIDATION_FRACTION)
+    metric = f"ndcg@{k}"
+    lock = threading.Lock()
+    run_ids: dict[int, str] = {}
+
+    def objective(params: dict[str, Any]) -> float:
+        return validation_ndcg(model, params, inner, items, k)
+
+    def on_trial(trial: TrialResult) -> None:
+        with lock:
+            run_ids[trial.number] = record_run(
+                context,
+                pipeline=f"recsys.tune.{model}",
+                kind="tuning-trial",
+                params=trial.params,
+                metrics={f"val_{metric}": trial.value, "seconds": round(trial.seconds, 3)},
+                started_at=datetime.now(UTC),
+                tags={"study": study, "trial": trial.number, "model": model},
+            )
+        say(f"trial {trial.number + 1}/{n_trials}: {trial.value:.4f}")
+
+    result = run_study(
+        model,
+        objective,
+        n_trials=n_trials,
+        seed=seed,
+        n_jobs=n_jobs,
+        on_trial=on_trial,
+        metric=metric,
+    )
+    say("scoring the best parameters on the test period")
+    best = create_model(model, **result.best_params).fit(split.train, items)
+    test_value = float(score_model(best, split, k)[1]["ndcg"].mean())
+    baseline = create_model(BASELINE).fit(split.train, items)
+    baseline_test = float(score_model(baseline, split, k)[1]["ndcg"].mean())
+    summary = {
+        "metric": metric,
+        "best_params": result.best_params,
+        "best_value": result.best_value,
+        "test_value": test_value,
+        "baseline_test": baseline_test,
+        "beats_baseline": test_value > baseline_test,
+    }
+    run_id = record_run(
+        context,
+        pipeline=f"recsys.tune.{model}",
+        kind="tuning",
+        params={"model": model, "trials": n_trials, "k": k, **(source or {})},
+        metrics=summary,
+        started_at=started,
+        tags={"study": study, "trial_runs": [run_ids[t.number] for t in result.trials]},
+    )
+    trials = [
+        {"number": t.number, "params": t.params, "value": t.value, "run_id": run_ids[t.number]}
+        for t in result.trials
+    ]
+    return {"run_id": run_id, "study": study, "model": model, **summary, "trials": trials}

@@ -1,0 +1,1 @@
+"""Online serving: routing of requests over model arms (pure logic in ``routing``)."""

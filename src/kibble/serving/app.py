@@ -1,0 +1,295 @@
+"""The serving app: recommendations, feedback, Open Inference Protocol v2, metrics.
+
+The hot path reads the in-memory snapshot and queues its log row; only feedback
+touches the store per request, because it must be durable before the 2xx.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel, Field
+
+from kibble.context import Context
+from kibble.errors import KibbleError, NotFoundError, UsageError
+from kibble.recsys.base import RecContext
+from kibble.serving.feedback import accept
+from kibble.serving.requestlog import RequestLog
+from kibble.serving.routing import route
+from kibble.serving.state import ModelHolder, Snapshot
+from kibble.store.repositories.serving import ServedRequests
+
+MAX_K = 100
+RECENT = 50_000  # request ids kept in memory to attribute feedback to arms
+
+
+class ORJSONResponse(Response):
+    """orjson-rendered JSON: the fastest encoder for the hot path's plain dicts."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class RecRequest(BaseModel):
+    user_id: str = Field(min_length=1, max_length=128)
+    k: int = Field(10, ge=1, le=MAX_K)
+    item_id: str | None = None
+    category: str | None = None
+    species: str | None = None
+    exclude: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class Metrics:
+    """Per-app registry: labels route/model/version/arm only (never user or item)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        labels = ["route", "model", "version", "arm"]
+        self.requests = Counter(
+            "kibble_requests", "served requests", labels, registry=self.registry
+        )
+        self.errors = Counter("kibble_errors", "failed requests", ["route"], registry=self.registry)
+        self.latency = Histogram(
+            "kibble_latency_seconds",
+            "request latency",
+            labels,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=self.registry,
+        )
+        self.feedback = Counter(
+            "kibble_feedback_events", "feedback events accepted", ["new"], registry=self.registry
+        )
+
+
+def create_app(
+    context: Context, deployment: str, model_name: str, *, poll_s: float = 1.0
+) -> FastAPI:
+    """Build the app for one deployment; models load on startup and follow the store."""
+    holder = ModelHolder(context, deployment, model_name)
+    requests = RequestLog(context)
+    metrics = Metrics()
+    recent: OrderedDict[str, str] = OrderedDict()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        holder.refresh()
+        holder.start(poll_s)
+        requests.start()
+        yield
+        holder.stop()
+        requests.stop()
+
+    app = FastAPI(title="kibble serving", default_response_class=ORJSONResponse, lifespan=lifespan)
+    app.state.holder = holder
+
+    @app.exception_handler(KibbleError)
+    async def kibble_error(_: Request, exc: KibbleError) -> ORJSONResponse:
+        return ORJSONResponse(
+            {"error": type(exc).__name__, "message": exc.message, "hint": exc.hint},
+            status_code=exc.http_status,
+        )
+
+    def snapshot() -> Snapshot:
+        snap = holder.current
+        if snap is None:
+            raise KibbleError("no model loaded yet", hint="wait for /readyz to return 200")
+        return snap
+
+    def recommend(body: RecRequest) -> dict[str, Any]:
+        start = time.perf_counter()
+        snap = snapshot()  # one read: the request finishes on this version
+        decision = route(snap.spec, body.user_id)
+        model = snap.models[decision.arm]
+        ctx = RecContext(
+            item_id=body.item_id,
+            category=body.category,
+            species=body.species,
+            exclude=frozenset(body.exclude),
+        )
+        recs = model.recommend(body.user_id, body.k, context=ctx, explain=True)
+        request_id = uuid.uuid4().hex
+        items = [{"item_id": r.item_id, "score": r.score, "reasons": r.reasons} for r in recs]
+        name, _, version = decision.arm.rpartition(":")
+        out = {
+            "request_id": request_id,
+            "user_id": body.user_id,
+            "model": name,
+            "version": version,
+            "arm": decision.arm,
+            "probability": decision.probability,
+            "holdout": decision.holdout,
+            "items": items,
+        }
+        requests.put(
+            {
+                "request_id": request_id,
+                "deployment": deployment,
+                "user_id": body.user_id,
+                "arm": decision.arm,
+                "model_version": decision.arm,
+                "probability": decision.probability,
+                "items": items,
+                "ts": datetime.now(UTC),
+            }
+        )
+        recent[request_id] = decision.arm
+        if len(recent) > RECENT:
+            recent.popitem(last=False)
+        labels = ("/v1/recommendations", name, version, decision.arm)
+        metrics.requests.labels(*labels).inc()
+        metrics.latency.labels(*labels).observe(time.perf_counter() - start)
+        return out
+
+    @app.get("/v1/recommendations")
+    async def get_recs(
+        user_id: str = Query(min_length=1, max_length=128),
+        k: int = Query(10, ge=1, le=MAX_K),
+        item_id: str | None = None,
+        category: str | None = None,
+        species: str | None = None,
+    ) -> dict[str, Any]:
+        """Top-k items for a user; unknown users get the model's fallback."""
+        return recommend(
+            RecRequest(user_id=user_id, k=k, item_id=item_id, category=category, species=species)
+        )
+
+    @app.post("/v1/recommendations")
+    async def post_recs(body: RecRequest) -> dict[str, Any]:
+        return recommend(body)
+
+    @app.get("/v1/recommendations/{request_id}")
+    def explain_request(request_id: str) -> dict[str, Any]:
+        """What was served for a request, by which version and arm, and why."""
+        requests.flush()
+        with context.store.session() as session:
+            row = ServedRequests(session, context.project_id).get(request_id)
+            return {
+                "request_id": row.request_id,
+                "user_id": row.user_id,
+                "arm": row.arm,
+                "model_version": row.model_version,
+                "probability": row.probability,
+                "items": row.items,
+                "ts": row.ts.isoformat(),
+            }
+
+    @app.post("/v1/feedback")
+    def feedback(body: dict[str, Any]) -> dict[str, Any]:
+        """Batch of events; committed before the 2xx (durable), idempotent on event_id."""
+        events = body.get("events")
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            metrics.errors.labels("/v1/feedback").inc()
+            raise UsageError("body must be {'events': [...]}", hint="see POST /v1/feedback docs")
+        for e in events:
+            if e.get("arm") is None and e.get("request_id") in recent:
+                e["arm"] = recent[e["request_id"]]
+        new = accept(context, events)
+        metrics.feedback.labels("true").inc(new)
+        metrics.feedback.labels("false").inc(len(events) - new)
+        return {"accepted": len(events), "new": new}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        snap = holder.current
+        if snap is None:
+            return ORJSONResponse({"ready": False}, status_code=503)
+        return ORJSONResponse({"ready": True, "arms": sorted(snap.models), "v": snap.version})
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # Open Inference Protocol v2: the deployment is the model name.
+    @app.get("/v2/health/live")
+    async def v2_live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def v2_ready() -> Response:
+        ready = holder.current is not None
+        return ORJSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    def check_name(name: str) -> Snapshot:
+        if name != deployment:
+            raise NotFoundError(
+                f"no model {name!r} here", hint=f"this server serves {deployment!r}"
+            )
+        return snapshot()
+
+    @app.get("/v2/models/{name}")
+    async def v2_model(name: str) -> dict[str, Any]:
+        snap = check_name(name)
+        return {
+            "name": name,
+            "versions": sorted(snap.models),
+            "platform": "kibble",
+            "inputs": [{"name": "user_id", "datatype": "BYTES", "shape": [-1]}],
+            "outputs": [
+                {"name": "item_id", "datatype": "BYTES", "shape": [-1, -1]},
+                {"name": "score", "datatype": "FP32", "shape": [-1, -1]},
+            ],
+        }
+
+    @app.get("/v2/models/{name}/ready")
+    async def v2_model_ready(name: str) -> dict[str, Any]:
+        check_name(name)
+        return {"name": name, "ready": True}
+
+    @app.post("/v2/models/{name}/infer")
+    async def v2_infer(name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Inputs: ``user_id`` (BYTES [n]); optional parameters.k. Outputs item ids, scores."""
+        check_name(name)
+        inputs = {i.get("name"): i for i in body.get("inputs", []) if isinstance(i, dict)}
+        users = inputs.get("user_id", {}).get("data")
+        if not isinstance(users, list) or not users or len(users) > 1000:
+            raise UsageError(
+                "infer needs input 'user_id' with 1..1000 strings",
+                hint='{"inputs":[{"name":"user_id","datatype":"BYTES",...}]}',
+            )
+        k = int(body.get("parameters", {}).get("k", 10))
+        if not 1 <= k <= MAX_K:
+            raise UsageError(f"k={k} out of range", hint=f"use 1..{MAX_K}")
+        rows = [recommend(RecRequest(user_id=str(u), k=k)) for u in users]
+        n = len(rows)
+        return {
+            "model_name": name,
+            "id": body.get("id", uuid.uuid4().hex),
+            "outputs": [
+                {
+                    "name": "item_id",
+                    "datatype": "BYTES",
+                    "shape": [n, k],
+                    "data": [i["item_id"] for r in rows for i in r["items"]],
+                },
+                {
+                    "name": "score",
+                    "datatype": "FP32",
+                    "shape": [n, k],
+                    "data": [i["score"] for r in rows for i in r["items"]],
+                },
+            ],
+        }
+
+    return app

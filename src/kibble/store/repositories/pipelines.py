@@ -1,0 +1,321 @@
+"""SQL for pipelines: runs, step runs, leases, logs, lineage edges and schedules.
+
+Every query names the project. Leases and schedule slots change by compare-and-set
+(an UPDATE whose WHERE holds the expected old value), which is atomic on SQLite and
+PostgreSQL alike, so two workers or schedulers never both win.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from kibble.errors import NotFoundError, UsageError
+from kibble.store.models import (
+    LineageEdge,
+    PipelineSchedule,
+    Run,
+    StepLease,
+    StepLog,
+    StepRun,
+)
+
+ACTIVE = ("pending", "running")
+
+
+class RunRecords:
+    def __init__(self, session: Session, project_id: str) -> None:
+        self.session = session
+        self.project_id = project_id
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def create(self, **fields: Any) -> Run:
+        run = Run(project_id=self.project_id, kind="pipeline", **fields)
+        self.session.add(run)
+        self.session.flush()
+        return run
+
+    def get(self, run_id: str) -> Run:
+        """A run by id or by a unique prefix of at least 6 characters."""
+        query = sa.select(Run).where(Run.project_id == self.project_id)
+        run = self.session.scalar(query.where(Run.id == run_id))
+        if run is None and len(run_id) >= 6:
+            found = list(self.session.scalars(query.where(Run.id.startswith(run_id)).limit(2)))
+            if len(found) > 1:
+                raise UsageError(f"run id prefix {run_id!r} is ambiguous", hint="give more of it")
+            run = found[0] if found else None
+        if run is None:
+            raise NotFoundError(
+                f"run {run_id!r} does not exist in this project",
+                hint="list runs with `kibble runs list`",
+            )
+        return run
+
+    def lock(self, run_id: str) -> Run:
+        """The run, row-locked until the transaction ends (PostgreSQL; SQLite locks all)."""
+        run = self.session.scalar(
+            sa.select(Run)
+            .where(Run.project_id == self.project_id, Run.id == run_id)
+            .with_for_update()
+        )
+        if run is None:
+            raise NotFoundError(f"run {run_id!r} does not exist", hint="`kibble runs list`")
+        return run
+
+    def list(
+        self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50
+    ) -> builtins.list[Run]:
+        query = sa.select(Run).where(Run.project_id == self.project_id, Run.kind == "pipeline")
+        if pipeline:
+            query = query.where(Run.pipeline == pipeline)
+        if status:
+            query = query.where(Run.status == status)
+        query = query.order_by(Run.created_at.desc()).limit(limit)
+        return list(self.session.scalars(query))
+
+    def count_active(self, fresh_after: datetime) -> int:
+        query = sa.select(sa.func.count()).where(
+            Run.project_id == self.project_id,
+            Run.status == "running",
+            Run.heartbeat_at >= fresh_after,
+        )
+        return int(self.session.scalar(query) or 0)
+
+    def silent_since(self, before: datetime) -> builtins.list[Run]:
+        """Runs marked running whose heartbeat stopped before ``before``."""
+        query = sa.select(Run).where(
+            Run.project_id == self.project_id,
+            Run.status == "running",
+            sa.or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < before),
+        )
+        return list(self.session.scalars(query))
+
+    def held(self) -> builtins.list[Run]:
+        query = sa.select(Run).where(Run.project_id == self.project_id, Run.status == "held")
+        return list(self.session.scalars(query.order_by(Run.created_at)))
+
+    def heartbeat(self, run_id: str, now: datetime) -> None:
+        self.session.execute(
+            sa.update(Run)
+            .where(Run.project_id == self.project_id, Run.id == run_id)
+            .values(heartbeat_at=now)
+        )
+
+    # -- step runs ----------------------------------------------------------------------
+
+    def steps(self, run_id: str) -> builtins.list[StepRun]:
+        query = sa.select(StepRun).where(
+            StepRun.project_id == self.project_id, StepRun.run_id == run_id
+        )
+        return list(self.session.scalars(query.order_by(StepRun.created_at, StepRun.name)))
+
+    def step(self, run_id: str, name: str) -> StepRun | None:
+        return self.session.scalar(
+            sa.select(StepRun).where(
+                StepRun.project_id == self.project_id,
+                StepRun.run_id == run_id,
+                StepRun.name == name,
+            )
+        )
+
+    def ensure_steps(self, run_id: str, names: Iterable[str]) -> None:
+        existing = {s.name for s in self.steps(run_id)}
+        for name in names:
+            if name not in existing:
+                self.session.add(StepRun(project_id=self.project_id, run_id=run_id, name=name))
+        self.session.flush()
+
+    def find_cached(self, cache_key: str) -> StepRun | None:
+        return self.session.scalar(
+            sa.select(StepRun)
+            .where(
+                StepRun.project_id == self.project_id,
+                StepRun.cache_key == cache_key,
+                StepRun.status == "succeeded",
+            )
+            .order_by(StepRun.ended_at.desc())
+            .limit(1)
+        )
+
+    # -- logs and lineage ---------------------------------------------------------------
+
+    def add_logs(self, run_id: str, step: str, lines: Sequence[dict[str, Any]]) -> None:
+        for line in lines:
+            self.session.add(
+                StepLog(
+                    project_id=self.project_id,
+                    run_id=run_id,
+                    step=step,
+                    level=str(line["level"])[:16],
+                    message=str(line["message"]),
+                    logged_at=line["at"],
+                )
+            )
+
+    def logs(self, run_id: str, step: str | None = None) -> builtins.list[StepLog]:
+        query = sa.select(StepLog).where(
+            StepLog.project_id == self.project_id, StepLog.run_id == run_id
+        )
+        if step:
+            query = query.where(StepLog.step == step)
+        return list(self.session.scalars(query.order_by(StepLog.logged_at, StepLog.created_at)))
+
+    def add_edges(self, run_id: str, step: str, edges: Sequence[dict[str, Any]]) -> None:
+        self.session.execute(
+            sa.delete(LineageEdge).where(
+                LineageEdge.project_id == self.project_id,
+                LineageEdge.run_id == run_id,
+                LineageEdge.step == step,
+            )
+        )
+        for edge in edges:
+            self.session.add(
+                LineageEdge(project_id=self.project_id, run_id=run_id, step=step, **edge)
+            )
+
+    def edges(
+        self,
+        *,
+        digest: str | None = None,
+        run_id: str | None = None,
+        step: str | None = None,
+        direction: str | None = None,
+    ) -> builtins.list[LineageEdge]:
+        query = sa.select(LineageEdge).where(LineageEdge.project_id == self.project_id)
+        if digest is not None:
+            query = query.where(LineageEdge.digest == digest)
+        if run_id is not None:
+            query = query.where(LineageEdge.run_id == run_id)
+        if step is not None:
+            query = query.where(LineageEdge.step == step)
+        if direction is not None:
+            query = query.where(LineageEdge.direction == direction)
+        return list(self.session.scalars(query.order_by(LineageEdge.created_at)))
+
+
+class Leases:
+    """Exclusive, expiring claims on (run, key): a step, or a whole run."""
+
+    def __init__(self, session: Session, project_id: str) -> None:
+        self.session = session
+        self.project_id = project_id
+
+    def acquire(self, run_id: str, key: str, owner: str, ttl_s: float, now: datetime) -> bool:
+        expires = now + timedelta(seconds=ttl_s)
+        try:
+            with self.session.begin_nested():
+                self.session.add(
+                    StepLease(
+                        project_id=self.project_id,
+                        run_id=run_id,
+                        key=key,
+                        owner=owner,
+                        expires_at=expires,
+                    )
+                )
+            return True
+        except sa.exc.IntegrityError:
+            pass
+        result = self.session.execute(
+            sa.update(StepLease)
+            .where(
+                StepLease.project_id == self.project_id,
+                StepLease.run_id == run_id,
+                StepLease.key == key,
+                sa.or_(StepLease.owner == owner, StepLease.expires_at < now),
+            )
+            .values(owner=owner, expires_at=expires)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    def renew(self, run_id: str, owner: str, ttl_s: float, now: datetime) -> None:
+        self.session.execute(
+            sa.update(StepLease)
+            .where(
+                StepLease.project_id == self.project_id,
+                StepLease.run_id == run_id,
+                StepLease.owner == owner,
+            )
+            .values(expires_at=now + timedelta(seconds=ttl_s))
+        )
+
+    def release(self, run_id: str, key: str, owner: str) -> None:
+        self.session.execute(
+            sa.delete(StepLease).where(
+                StepLease.project_id == self.project_id,
+                StepLease.run_id == run_id,
+                StepLease.key == key,
+                StepLease.owner == owner,
+            )
+        )
+
+
+class Schedules:
+    def __init__(self, session: Session, project_id: str) -> None:
+        self.session = session
+        self.project_id = project_id
+
+    def find(self, name: str) -> PipelineSchedule | None:
+        return self.session.scalar(
+            sa.select(PipelineSchedule).where(
+                PipelineSchedule.project_id == self.project_id, PipelineSchedule.name == name
+            )
+        )
+
+    def get(self, name: str) -> PipelineSchedule:
+        found = self.find(name)
+        if found is None:
+            raise NotFoundError(
+                f"schedule {name!r} does not exist in this project",
+                hint="list schedules with `kibble schedules list`",
+            )
+        return found
+
+    def upsert(self, name: str, **fields: Any) -> PipelineSchedule:
+        found = self.find(name)
+        if found is None:
+            found = PipelineSchedule(project_id=self.project_id, name=name, **fields)
+            self.session.add(found)
+        else:
+            for key, value in fields.items():
+                if key not in ("last_slot_at", "last_version"):
+                    setattr(found, key, value)
+        self.session.flush()
+        return found
+
+    def list(self, *, active_only: bool = False) -> builtins.list[PipelineSchedule]:
+        query = sa.select(PipelineSchedule).where(PipelineSchedule.project_id == self.project_id)
+        if active_only:
+            query = query.where(PipelineSchedule.paused.is_(False))
+        return list(self.session.scalars(query.order_by(PipelineSchedule.name)))
+
+    def claim(self, schedule_id: str, column: str, old: Any, new: Any, now: datetime) -> bool:
+        """Move ``last_slot_at`` or ``last_version`` from ``old`` to ``new``; True if we won."""
+        attr = getattr(PipelineSchedule, column)
+        condition = attr.is_(None) if old is None else attr == old
+        result = self.session.execute(
+            sa.update(PipelineSchedule)
+            .where(
+                PipelineSchedule.project_id == self.project_id,
+                PipelineSchedule.id == schedule_id,
+                condition,
+            )
+            .values({column: new, "last_fired_at": now})
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    def record_run(self, schedule_id: str, run_id: str) -> None:
+        self.session.execute(
+            sa.update(PipelineSchedule)
+            .where(
+                PipelineSchedule.project_id == self.project_id,
+                PipelineSchedule.id == schedule_id,
+            )
+            .values(last_run_id=run_id)
+        )

@@ -1,0 +1,174 @@
+"""SQL for serving: idempotent feedback intake, the served-request log, rollout state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from kibble.errors import NotFoundError
+from kibble.store.models import FeedbackEvent, Rollout, RolloutDecision, ServedRequest, utcnow
+
+FEEDBACK_FIELDS = (
+    "event_id",
+    "user_id",
+    "item_id",
+    "event_type",
+    "ts",
+    "session_id",
+    "request_id",
+    "arm",
+)
+
+
+class Feedback:
+    def __init__(self, session: Session, project_id: str) -> None:
+        self.session = session
+        self.project_id = project_id
+
+    def add(self, events: Sequence[dict[str, Any]]) -> int:
+        """Insert events whose event_id is new; return how many were new (idempotent)."""
+        ids = list({e["event_id"] for e in events})
+        seen = set(
+            self.session.scalars(
+                sa.select(FeedbackEvent.event_id).where(
+                    FeedbackEvent.project_id == self.project_id, FeedbackEvent.event_id.in_(ids)
+                )
+            )
+        )
+        fresh: dict[str, dict[str, Any]] = {}
+        for e in events:
+            if e["event_id"] not in seen:
+                fresh.setdefault(e["event_id"], e)
+        self.session.add_all(
+            FeedbackEvent(project_id=self.project_id, **{k: e.get(k) for k in FEEDBACK_FIELDS})
+            for e in fresh.values()
+        )
+        self.session.flush()
+        return len(fresh)
+
+    def since(self, since: datetime | None = None) -> list[FeedbackEvent]:
+        q = sa.select(FeedbackEvent).where(FeedbackEvent.project_id == self.project_id)
+        if since is not None:
+            q = q.where(FeedbackEvent.ts >= since)
+        return list(self.session.scalars(q.order_by(FeedbackEvent.ts, FeedbackEvent.event_id)))
+
+
+class ServedRequests:
+    def __init__(self, session: Session, project_id: str) -> None:
+        self.session = session
+        self.project_id = project_id
+
+    def add_many(self, rows: Iterable[dict[str, Any]]) -> int:
+        objs = [ServedRequest(project_id=self.project_id, **r) for r in rows]
+        self.session.add_all(objs)
+        self.session.flush()
+        return len(objs)
+
+    def get(self, request_id: str) -> ServedRequest:
+        row = self.session.scalar(
+            sa.select(ServedRequest).where(
+                ServedRequest.project_id == self.project_id, ServedRequest.request_id == request_id
+            )
+        )
+        if row is None:
+            raise NotFoundError(
+                f"no served request {request_id!r} in this project",
+                hint="request ids are kept for the configured retention; check the id and project",
+            )
+        return row
+
+    def since(self, since: datetime) -> list[ServedRequest]:
+        return list(
+            self.session.scalars(
+                sa.select(ServedRequest)
+                .where(ServedRequest.project_id == self.project_id, ServedRequest.ts >= since)
+                .order_by(ServedRequest.ts)
+            )
+        )
+
+    def purge_before(self, cutoff: datetime) -> int:
+        result = self.session.execute(
+            sa.delete(ServedRequest).where(
+                ServedRequest.project_id == self.project_id, ServedRequest.ts < cutoff
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+class Rollouts:
+    def __init__(self, session: Session, project_id: str) -> None:
+        self.session = session
+        self.project_id = project_id
+
+    def active(self, deployment: str) -> Rollout | None:
+        return self.session.scalar(
+            sa.select(Rollout)
+            .where(
+                Rollout.project_id == self.project_id,
+                Rollout.deployment == deployment,
+                Rollout.status == "active",
+            )
+            .order_by(Rollout.created_at.desc())
+        )
+
+    def latest(self, deployment: str) -> Rollout | None:
+        return self.session.scalar(
+            sa.select(Rollout)
+            .where(Rollout.project_id == self.project_id, Rollout.deployment == deployment)
+            .order_by(Rollout.created_at.desc())
+        )
+
+    def start(
+        self, deployment: str, champion: str, challenger: str, policy: str, steps: list[float]
+    ) -> Rollout:
+        row = Rollout(
+            project_id=self.project_id,
+            deployment=deployment,
+            champion=champion,
+            challenger=challenger,
+            policy=policy,
+            steps=steps,
+            updated_at=utcnow(),
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def record(
+        self,
+        rollout: Rollout,
+        action: str,
+        step: int,
+        status: str,
+        reasons: list[str],
+        numbers: dict[str, float],
+    ) -> RolloutDecision:
+        """Store a decision and the state it leads to, in the caller's transaction."""
+        decision = RolloutDecision(
+            project_id=self.project_id,
+            rollout_id=rollout.id,
+            action=action,
+            step=rollout.step,
+            reasons=reasons,
+            numbers=numbers,
+        )
+        rollout.step, rollout.status, rollout.updated_at = step, status, utcnow()
+        self.session.add(decision)
+        self.session.flush()
+        return decision
+
+    def decisions(self, rollout_id: str) -> list[RolloutDecision]:
+        return list(
+            self.session.scalars(
+                sa.select(RolloutDecision)
+                .where(
+                    RolloutDecision.project_id == self.project_id,
+                    RolloutDecision.rollout_id == rollout_id,
+                )
+                .order_by(RolloutDecision.created_at)
+            )
+        )

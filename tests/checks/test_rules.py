@@ -1,0 +1,97 @@
+"""Each check fails on data built to break it, with a message naming the problem."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+
+from kibble.checks import rules
+from kibble.checks.rows import conform
+from kibble.checks.runner import run_checks
+from kibble.context import Context
+from kibble.data.contracts import EVENTS, DriftRule, VolumeRule
+from kibble.data.ingest import ingest
+from kibble.data.tables import Tables
+from tests.data.helpers import events, products
+
+DAY = date(2026, 11, 10)
+
+
+def _good(frame: pl.DataFrame) -> pl.DataFrame:
+    return conform(frame, EVENTS).good
+
+
+def test_wrong_types_fail_schema() -> None:
+    frame = _good(events(DAY, 5)).with_columns(pl.col("item_id").cast(pl.String))
+    result = rules.check_schema(frame.schema, EVENTS)
+    assert result.status == "fail"
+    assert "wrong types: item_id is String" in result.message
+
+
+def test_duplicate_keys_fail() -> None:
+    frame = _good(events(DAY, 5))
+    result = rules.check_duplicate_keys(pl.concat([frame, frame.head(2)]), EVENTS)
+    assert result.status == "fail"
+    assert "2 rows with duplicate keys (event_id)" in result.message
+
+
+def test_unknown_product_ids_fail() -> None:
+    fk = EVENTS.foreign_keys[0]
+    result = rules.check_foreign_key(pl.Series([1, 2, 999]), pl.Series([1, 2, 3]), fk)
+    assert result.status == "fail"
+    assert "1 rows reference unknown products ids in item_id (e.g. 999)" in result.message
+
+
+def test_late_partition_fails_and_on_time_passes() -> None:
+    deadline = rules.deadline_of(DAY, 6)
+    late = rules.check_freshness(DAY, deadline + timedelta(hours=3), 6, deadline)
+    assert late.status == "fail" and "is late: it arrived 3.0 h after" in late.message
+    ok = rules.check_freshness(DAY, deadline - timedelta(hours=1), 6, deadline)
+    assert ok.status == "pass"
+    missing = rules.check_freshness(DAY, None, 6, deadline + timedelta(minutes=1))
+    assert missing.status == "fail" and "has not arrived" in missing.message
+
+
+def test_half_volume_fails() -> None:
+    history = [1000, 1040, 980, 1010, 995, 1020, 990]
+    result = rules.check_volume(500, history, VolumeRule(), "events 2026-11-10")
+    assert result.status == "fail"
+    assert "too low: 500 rows" in result.message
+    assert rules.check_volume(1005, history, VolumeRule(), "x").status == "pass"
+
+
+def test_shifted_distribution_fails() -> None:
+    rule = DriftRule(column="event_type", kind="categorical")
+    reference = pl.Series(["view"] * 700 + ["click"] * 200 + ["purchase"] * 100)
+    same = rules.check_drift(reference.sample(fraction=1.0, shuffle=True, seed=1), reference, rule)
+    assert same.status == "pass"
+    shifted = pl.Series(["view"] * 200 + ["click"] * 200 + ["purchase"] * 600)
+    result = rules.check_drift(shifted, reference, rule)
+    assert result.status == "fail" and "distribution of event_type shifted" in result.message
+    numeric = DriftRule(column="price", kind="numeric")
+    base = pl.Series([float(i % 100) for i in range(2000)])
+    moved = rules.check_drift(base + 40.0, base, numeric)
+    assert moved.status == "fail" and "KS" in moved.message
+
+
+def test_run_checks_gate_on_a_table(context: Context) -> None:
+    ingest(context, products(20), "products", mode="replace")
+    for offset in range(8, 0, -1):
+        day = DAY - timedelta(days=offset)
+        ingest(context, events(day, 100), "events")
+    # the day under test: half the volume, unknown products, buying spree
+    broken = events(DAY, 50, items=40).with_columns(pl.lit("purchase").alias("event_type"))
+    ingest(context, broken, "events")
+    now = datetime.now(UTC)
+    report = run_checks(context, "events", partition=str(DAY), now=now)
+    failed = {r.name for r in report.results if r.failed}
+    assert {"foreign_key:item_id", "volume", "drift:event_type"} <= failed
+    assert not report.passed
+    assert any("unknown products ids" in r for r in report.reasons)
+    assert any("volume of events 2026-11-10 is too low" in r for r in report.reasons)
+    good = run_checks(
+        context, "events", partition=str(DAY - timedelta(days=1)), skip=("freshness",)
+    )
+    assert good.passed, good.reasons
+    assert Tables(context).read("events").num_rows == 850

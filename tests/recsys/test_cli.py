@@ -1,0 +1,178 @@
+"""`kibble recsys` as a user runs it: a real subprocess on small files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from kibble.config import load_settings
+from kibble.recsys import load_model
+from kibble.recsys.synthetic import generate
+from kibble.store import Store
+from kibble.store.models import Run
+from tests.cli.test_cli import kibble
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("recsys-cli")
+    data = generate(200, 120, 6000, seed=5)
+    ratings = data.events.select(
+        "user_id",
+        "item_id",
+        pl.col("event")
+        .replace_strict({"view": 1, "click": 2, "add_to_cart": 3, "purchase": 5})
+        .alias("rating"),
+        pl.col("timestamp").dt.epoch("s").alias("timestamp"),
+    )
+    # MovieLens style: tab-separated, no header row
+    ratings.write_csv(folder / "ratings.tsv", separator="\t", include_header=False)
+    data.events.write_parquet(folder / "events.parquet")
+    data.items.write_csv(folder / "items.csv")
+    data.users.write_csv(folder / "users.csv")
+    return folder
+
+
+def _runs(home: Path) -> list[Run]:
+    store = Store.open(load_settings({"home": home}, environ={}))
+    try:
+        with store.session() as session:
+            return list(session.scalars(sa.select(Run).order_by(Run.created_at)))
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_evaluate_headerless_tsv_records_a_run(files: Path, home: Path) -> None:
+    result = kibble(
+        "recsys",
+        "evaluate",
+        "--interactions",
+        str(files / "ratings.tsv"),
+        "--weight-col",
+        "rating",
+        "--models",
+        "popularity,als,item_knn",
+        "--users",
+        str(files / "users.csv"),
+        "--slice-cols",
+        "segment",
+        "--json",
+        home=home,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [m["model"] for m in report["models"]] == ["popularity", "als", "item_knn"]
+    assert report["models"][0]["verdict"] == "baseline"
+    assert set(report["models"][1]["slices"]) == {"users", "segment", "items"}
+    runs = _runs(home)
+    assert [r.id for r in runs] == [report["run_id"]]
+    assert runs[0].kind == "evaluation"
+    assert runs[0].metrics["models"]["als"]["ndcg@10"] == report["models"][1]["metrics"]["ndcg@10"]
+
+
+@pytest.mark.slow
+def test_evaluate_table_output_marks_baseline(files: Path, home: Path) -> None:
+    result = kibble(
+        "recsys",
+        "evaluate",
+        "-i",
+        str(files / "events.parquet"),
+        "--event-col",
+        "event",
+        "--items",
+        str(files / "items.csv"),
+        "--models",
+        "content,hybrid",
+        "--no-tune",
+        home=home,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "baseline" in result.stdout and "hybrid" in result.stdout
+    assert "recorded as run" in result.stderr
+
+
+def test_train_stores_a_loadable_artifact(files: Path, home: Path, tmp_path: Path) -> None:
+    result = kibble(
+        "recsys",
+        "train",
+        "-i",
+        str(files / "events.parquet"),
+        "--event-col",
+        "event",
+        "--model",
+        "als",
+        "--param",
+        "factors=8",
+        "--param",
+        "iterations=3",
+        "--json",
+        home=home,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["params"]["factors"] == 8 and summary["interactions"] > 0
+    out = tmp_path / "model.npz"
+    got = kibble("artifacts", "get", summary["digest"], "-o", str(out), home=home)
+    assert got.returncode == 0, got.stderr
+    model = load_model(out.read_bytes())
+    assert model.name == "als" and len(model.recommend("u1", 5)) == 5
+    assert [r.kind for r in _runs(home)] == ["training"]
+    shown = kibble("recsys", "recommend", summary["digest"], "u1", "--k", "4", "--json", home=home)
+    assert shown.returncode == 0, shown.stderr
+    recs = json.loads(shown.stdout)
+    assert [r["item_id"] for r in recs] == [r.item_id for r in model.recommend("u1", 4)]
+    assert all(r["reasons"] and r["source"] == "als" for r in recs)
+
+
+@pytest.mark.slow
+def test_tune_records_every_trial(files: Path, home: Path) -> None:
+    result = kibble(
+        "recsys",
+        "tune",
+        "-i",
+        str(files / "ratings.tsv"),
+        "--weight-col",
+        "rating",
+        "--model",
+        "item_knn",
+        "--trials",
+        "3",
+        "--json",
+        home=home,
+    )
+    assert result.returncode == 0, result.stderr
+    study = json.loads(result.stdout)
+    assert len(study["trials"]) == 3
+    runs = _runs(home)
+    trials = [r for r in runs if r.kind == "tuning-trial"]
+    assert sorted(r.id for r in trials) == sorted(t["run_id"] for t in study["trials"])
+    assert all(r.tags["study"] == study["study"] for r in trials)
+    summary = [r for r in runs if r.kind == "tuning"]
+    assert len(summary) == 1 and summary[0].metrics["best_params"] == study["best_params"]
+
+
+@pytest.mark.slow
+def test_bad_input_is_one_clear_line(files: Path, home: Path) -> None:
+    missing = kibble("recsys", "evaluate", "-i", str(files / "nope.csv"), home=home)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    wrong = kibble(
+        "recsys", "evaluate", "-i", str(files / "items.csv"), "--models", "svd", home=home
+    )
+    assert wrong.returncode == 2 and "unknown model 'svd'" in wrong.stderr
+    both = kibble(
+        "recsys",
+        "evaluate",
+        "-i",
+        str(files / "ratings.tsv"),
+        "--weight-col",
+        "rating",
+        "--event-col",
+        "x",
+        home=home,
+    )
+    assert both.returncode == 2 and "not both" in both.stderr

@@ -1,0 +1,84 @@
+"""The rollout lifecycle on a real store: controller steps, idempotence, promotion, replay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kibble.config import Settings
+from kibble.context import Context
+from kibble.errors import ConflictError, NotFoundError
+from kibble.rollouts import service
+from kibble.rollouts.controller import ArmMetrics
+from kibble.serving.app import create_app
+from kibble.serving.feedback import accept
+from kibble.serving.pointers import resolve_aliases
+from kibble.serving.routing import RoutingSpec
+from tests.serving.helpers import register_versions
+
+GOOD = ArmMetrics(5000, 0, 10.0, 5000, 500)
+
+
+def test_controller_walks_steps_and_promotes(backend_settings: Settings) -> None:
+    context = Context.open(backend_settings)
+    try:
+        register_versions(context)
+        # newest version is champion by default: roll out version 1 as the challenger
+        service.start(context, "d", "recs", "recs:1")
+        with pytest.raises(ConflictError):
+            service.start(context, "d", "recs", "recs:1")
+        metrics = {"recs:2": GOOD, "recs:1": GOOD}
+        actions = [service.step(context, "d", metrics=metrics)["action"] for _ in range(4)]
+        assert actions == ["advance", "advance", "advance", "promote"]
+        with context.store.session() as session:
+            assert (
+                resolve_aliases(session, context.project_id, "recs")["champion"].label == "recs:1"
+            )
+        status = service.status(context, "d")
+        assert status["status"] == "promoted" and len(status["decisions"]) == 4
+        assert status["decisions"][0]["numbers"]["ctr_challenger"] == pytest.approx(0.1)
+        with pytest.raises(NotFoundError):
+            service.step(context, "d", metrics=metrics)
+    finally:
+        context.close()
+
+
+def test_hold_is_idempotent_and_breach_rolls_back(context: Context) -> None:
+    register_versions(context)
+    service.start(context, "d", "recs", "recs:1")
+    few = {"recs:2": GOOD, "recs:1": ArmMetrics(10, 0, 5.0, 10, 1)}
+    for _ in range(3):
+        assert service.step(context, "d", metrics=few)["action"] == "hold"
+    assert service.status(context, "d")["decisions"] == []  # holds change nothing
+    slow = {"recs:2": GOOD, "recs:1": ArmMetrics(5000, 0, 400.0, 5000, 500)}
+    out = service.step(context, "d", metrics=slow)
+    assert out["action"] == "rollback" and "p99" in out["reasons"][0]
+    assert service.status(context, "d")["status"] == "rolled_back"
+
+
+def test_replay_estimates_from_logged_traffic(context: Context) -> None:
+    register_versions(context)
+    app = create_app(context, "default", "recs")
+    with TestClient(app) as client:
+        events = []
+        for i in range(200):
+            served = client.get("/v1/recommendations", params={"user_id": f"u{i}", "k": 2}).json()
+            if served["arm"] == "recs:2":  # only the champion's lists get clicked
+                events.append(
+                    {
+                        "event_id": f"c{i}",
+                        "user_id": f"u{i}",
+                        "event_type": "click",
+                        "item_id": served["items"][0]["item_id"],
+                        "request_id": served["request_id"],
+                    }
+                )
+        accept(context, events)
+        app.state.holder  # noqa: B018 - keep the app alive until the log is flushed
+    since = datetime.now(UTC) - timedelta(hours=1)
+    champion_only = RoutingSpec("canary", "recs:2", holdout_share=0.0)
+    baseline_only = RoutingSpec("canary", "recs:1", holdout_share=0.0)
+    assert service.replay(context, champion_only, since)["snips"] == pytest.approx(1.0)
+    assert service.replay(context, baseline_only, since)["snips"] == 0.0
