@@ -96,6 +96,7 @@ def daily_signals(
     since: datetime | timedelta | str = "35d",
     labels: Mapping[str, str] | None = None,
     data_labels: Mapping[str, str] | None = None,
+    until: datetime | None = None,
 ) -> pl.DataFrame:
     """The detector's daily series built from stored metrics (one row per UTC day).
 
@@ -106,7 +107,7 @@ def daily_signals(
     frames = []
     for signal, (metric, how) in SIGNAL_METRICS.items():
         wanted = data_labels if metric.startswith("data.") else labels
-        points = query_metrics(context, metric, since, dict(wanted or {}) or None)
+        points = query_metrics(context, metric, since, dict(wanted or {}) or None, until=until)
         if not points:
             continue
         frame = pl.DataFrame(
@@ -135,7 +136,17 @@ def watch_feedback_loop(
     """Run the detector (on ``series`` or on stored metrics) and raise or resolve the
     ``feedback_loop`` alert for these labels, with the per-signal evidence."""
     tags = dict(labels or {})
-    frame = series if series is not None else daily_signals(context, "60d", tags, data_labels)
+    if series is None:
+        # Judge ``today`` on the 60 days before it, not on the wall clock: a backfill or a
+        # replayed day must get the same verdict as on the day itself.
+        end = (
+            datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
+            if today is not None
+            else None
+        )
+        since: datetime | str = end - timedelta(days=61) if end is not None else "60d"
+        series = daily_signals(context, since, tags, data_labels, until=end)
+    frame = series
     verdict = detect_feedback_loop(frame, config)
     key = fingerprint("feedback_loop", tags)
     last = today or (date.fromisoformat(verdict.days[-1]) if verdict.days else None)
