@@ -10,6 +10,7 @@ import pytest
 from kibble.config import Settings, load_settings
 from kibble.context import Context
 from tests.postgres_server import PostgresServer
+from tests.ray_server import RayServer
 from tests.s3_server import S3Server
 
 
@@ -25,6 +26,14 @@ def s3() -> Iterator[S3Server]:
     """A real S3-compatible server (moto server mode) on 127.0.0.1."""
     server = S3Server().start()
     yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """The address of a real local Ray cluster (2 CPUs), started once per session."""
+    server = RayServer(num_cpus=2).start()
+    yield server.address
     server.stop()
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 
 from kibble.checks import rules
-from kibble.checks.rows import conform
+from kibble.checks.rows import conform, first_of_each_key
 from kibble.checks.runner import run_checks
 from kibble.context import Context
 from kibble.data.contracts import EVENTS, DriftRule, VolumeRule
@@ -95,3 +95,29 @@ def test_run_checks_gate_on_a_table(context: Context) -> None:
     )
     assert good.passed, good.reasons
     assert Tables(context).read("events").num_rows == 850
+
+
+def test_rejected_rows_fail_above_the_contract_share() -> None:
+    reasons = {"user_id: not a valid int64": 30}
+    failed = rules.check_rejected(30, 970, reasons, 0.001, "events 2026-11-10")
+    assert failed.status == "fail"
+    assert "30 rows (3.0%) were rejected into quarantine (user_id: not a valid int64" in (
+        failed.message
+    )
+    assert rules.check_rejected(1, 9999, {"x": 1}, 0.001, "t").status == "warn"
+    assert rules.check_rejected(0, 10, {}, 0.0, "t").status == "pass"
+
+
+def test_first_of_each_key_is_exact_with_and_without_duplicates() -> None:
+    frame = pl.DataFrame({"k": ["a", "b", "a", "c", "b"], "n": [1, 2, 3, 4, 5]})
+    assert first_of_each_key(frame, ["k"]).to_list() == [True, True, False, True, False]
+    assert first_of_each_key(frame.head(2), ["k"]).to_list() == [True, True]
+    pairs = pl.DataFrame({"a": [1, 1, 1], "b": ["x", "y", "x"]})
+    assert first_of_each_key(pairs, ["a", "b"]).to_list() == [True, True, False]
+
+
+def test_text_dates_are_checked_against_the_partition() -> None:
+    frame = events(DAY, 3).with_columns(pl.Series("date", [str(DAY), str(DAY), "2026-01-01"]))
+    result = conform(frame, EVENTS, partition=DAY)
+    assert result.good.height == 2
+    assert result.bad.get_column("_reason").to_list() == [f"date: outside partition {DAY}"]

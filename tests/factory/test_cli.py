@@ -67,6 +67,10 @@ def test_init_validate_plan_apply_history_rollback(repo: Path, home: Path) -> No
     assert back["version"] == 3
     shown = json.loads(run(repo, home, "factory", "show", "--json").stdout)
     assert shown["spec"]["pipelines"]["daily"]["schedule"] == "30 2 * * *"
+    # the schedules the scheduler fires are the restored definition's
+    listed = json.loads(run(repo, home, "--project", "k9s", "schedules", "list", "--json").stdout)
+    when = {s["name"]: s["when"] for s in listed}
+    assert when == {"daily": "30 2 * * *", "daily-on-events": "new version of events"}
 
 
 def test_validate_fails_a_ci_job_on_errors(repo: Path, home: Path) -> None:

@@ -1,17 +1,8 @@
-"""The Ray executor against a real local Ray cluster (ray start --head on 127.0.0.1)."""
+"""The Ray executor against a real local Ray cluster (``ray_cluster`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,64 +10,6 @@ from kibble.context import Context
 from kibble.pipelines import run_pipeline
 from kibble.store.repositories.pipelines import RunRecords
 from tests.pipelines.flows import on_ray
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[str]:
-    port = free_port()
-    temp = tempfile.mkdtemp(prefix="kray")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
-    ray_bin = str(Path(sys.executable).parent / "ray")
-    head = subprocess.Popen(
-        [
-            ray_bin,
-            "start",
-            "--head",
-            "--block",
-            "--node-ip-address",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--num-cpus",
-            "1",
-            "--include-dashboard",
-            "false",
-            "--temp-dir",
-            temp,
-            "--disable-usage-stats",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    address = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        assert head.poll() is None, "ray start exited early"
-        time.sleep(0.2)
-    else:
-        raise AssertionError("the Ray head did not come up in 60 s")
-    try:
-        yield address
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.mark.ray

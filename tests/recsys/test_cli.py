@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -176,3 +177,58 @@ def test_bad_input_is_one_clear_line(files: Path, home: Path) -> None:
         home=home,
     )
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_tune_runs_on_ray_from_the_settings(files: Path, home: Path, ray_cluster: str) -> None:
+    """`pipelines.executor` / `pipelines.ray_address` send the trials to Ray, no flag needed.
+
+    (That Ray finds what a local search finds is shown in test_ray.py.)"""
+    env = {"KIBBLE_PIPELINES__EXECUTOR": "ray", "KIBBLE_PIPELINES__RAY_ADDRESS": ray_cluster}
+    result = kibble(
+        "recsys", "tune", "-i", str(files / "ratings.tsv"), "--weight-col", "rating",
+        "--model", "item_knn", "--trials", "2", "--jobs", "2", "--json", home=home, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    study = json.loads(result.stdout)
+    runs = _runs(home)
+    assert [r.params["executor"] for r in runs if r.kind == "tuning"] == ["ray"]
+    trials = [r for r in runs if r.kind == "tuning-trial"]
+    assert sorted(r.id for r in trials) == sorted(t["run_id"] for t in study["trials"])
+    assert {r.tags["executor"] for r in trials} == {"ray"}
+
+
+def test_compare_shows_evaluations_side_by_side(files: Path, home: Path) -> None:
+    from kibble.context import Context
+    from kibble.recsys import Interactions
+    from kibble.recsys.evaluation import evaluate
+    from kibble.recsys.runs import record_evaluation
+
+    events = pl.read_parquet(files / "events.parquet")
+    interactions = Interactions.from_events(events, event_col="event")
+    context = Context.open(load_settings({"home": home}, environ={}))
+    run_ids = []
+    try:
+        for k in (5, 10):
+            report = evaluate(interactions, models=["popularity", "item_knn"], k=k, tune=False)
+            started = datetime.now(UTC)
+            run_ids.append(record_evaluation(context, report, params={"k": k}, started_at=started))
+    finally:
+        context.close()
+    shown = kibble("recsys", "compare", *run_ids, "--json", home=home)
+    assert shown.returncode == 0, shown.stderr
+    compared = json.loads(shown.stdout)
+    assert [r["run_id"] for r in compared["runs"]] == run_ids
+    rows = {row["what"]: row for row in compared["rows"]}
+    assert rows["param k"]["values"] == [5, 10]
+    assert "metric baseline" not in rows  # the same in both: not a difference
+    hit5 = rows["metric models.item_knn.hit_rate@5"]["values"]
+    assert hit5[0] is not None and hit5[1] is None  # each run reports its own K
+    coverage = rows["metric models.item_knn.coverage"]["values"]
+    assert rows["metric models.item_knn.coverage"]["best"] == run_ids[coverage.index(max(coverage))]
+    table = kibble("recsys", "compare", run_ids[0][:8], run_ids[1][:8], "--all", home=home)
+    assert table.returncode == 0, table.stderr
+    assert "metric baseline" in table.stdout and run_ids[0][:12] in table.stdout
+    lonely = kibble("recsys", "compare", run_ids[0], home=home)
+    assert lonely.returncode == 2 and "at least two" in lonely.stderr

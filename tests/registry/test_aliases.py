@@ -84,3 +84,16 @@ def test_racing_promoters_leave_exactly_one_champion(ctx: Context) -> None:
         # each move saw the previous one: the history forms a single chain
         assert sum(h.from_version_id is None for h in hist) == 1
         assert hist[-1].to_version_id == rows[0].version_id
+        chain = {h.from_version_id: h.to_version_id for h in hist}
+        step, seen = None, []
+        while step in chain:
+            step = chain[step]
+            seen.append(step)
+        assert len(seen) == 8 and seen[-1] == rows[0].version_id
+        # the audit trail has one event per move, with the same from -> to and actor
+        audits = s.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "models.alias.champion")
+        ).all()
+        assert sorted((a.actor, a.details["from"], a.details["to"]) for a in audits) == sorted(
+            (h.actor, h.from_version_id, h.to_version_id) for h in hist
+        )

@@ -55,6 +55,7 @@ def test_promote_show_rollback_export(home: Path, settings: Settings, tmp_path: 
     data = json.loads(shown.stdout)
     assert data["aliases"]["champion"] == 1
     assert [h["to"] for h in data["history"]] == [1, 2, 1]
+    assert data["policy"]["source"] == "default" and data["policy"]["champion_tolerance"] == 0.01
     listed = json.loads(kibble("models", "list", "--json", home=home).stdout)
     assert listed == [{"name": "recs", "latest": 2, "champion": 1}]
     bad = kibble("models", "promote", "recs", "1", "--alias", "king", "--reason", "x", home=home)

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
 import numpy as np
 
 from kibble.context import Context
 from kibble.recsys.base import create_model, save_model
 from kibble.recsys.interactions import Interactions
 from kibble.store.models import ModelVersion, RegisteredModel
+from kibble.store.repositories.registry import Registry
+
+T = TypeVar("T")
 
 USERS = [f"u{i}" for i in range(40)]
 ITEMS = [f"i{j}" for j in range(30)]
@@ -44,3 +57,78 @@ def register_versions(
             )
         labels.append(f"{name}:{version}")
     return labels
+
+
+def set_alias(context: Context, alias: str, label: str) -> None:
+    """Point a registry alias at ``name:version`` (the path `kibble models promote` takes)."""
+    name, _, version = label.rpartition(":")
+    with context.store.session() as session:
+        Registry(session, context.project_id).move_alias(
+            name, alias, int(version), actor="test", reason="test setup"
+        )
+
+
+def three_versions(context: Context) -> list[str]:
+    """baseline recs:1, champion recs:2 and a fresh recs:3 to roll out, as aliases."""
+    labels = register_versions(context, flavors=("popularity", "item_knn", "item_knn"))
+    set_alias(context, "baseline", labels[0])
+    set_alias(context, "champion", labels[1])
+    set_alias(context, "challenger", labels[2])
+    return labels
+
+
+def wait_for(condition: Callable[[], T], timeout_s: float = 20.0, what: str = "") -> T:
+    """Poll ``condition`` until it returns a truthy value; fail after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what or condition}")
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def launch_server(
+    home: Path, port: int, env: Mapping[str, str] | None = None, args: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """Start a real `kibble serve` process (not waiting); ``env`` adds KIBBLE_* settings."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KIBBLE_")}
+    command = [sys.executable, "-m", "kibble", "--home", str(home), "serve", "--model", "recs"]
+    return subprocess.Popen(
+        [*command, "--port", str(port), *args],
+        env={**clean, **(env or {})},
+        cwd=home.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_ready(proc: subprocess.Popen[bytes], port: int, timeout_s: float = 60) -> None:
+    """Poll /readyz until 200; fail with the server's stderr if it exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read().decode() if proc.stderr else "server died")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"server not ready within {timeout_s} s")
+
+
+def start_server(
+    home: Path, port: int, env: Mapping[str, str] | None = None, args: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    proc = launch_server(home, port, env, args)
+    wait_ready(proc, port)
+    return proc

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,47 +13,7 @@ import pytest
 from kibble.config import Settings
 from kibble.context import Context
 from kibble.serving.feedback import export_feedback
-from tests.serving.helpers import register_versions
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIBBLE_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kibble",
-            "--home",
-            str(home),
-            "serve",
-            "--model",
-            "recs",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=home.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read().decode() if proc.stderr else "server died")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server not ready within 60 s")
+from tests.serving.helpers import free_port, register_versions, start_server
 
 
 @pytest.fixture

@@ -6,12 +6,27 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from kibble.api.dashboard import release_for_ui
 from kibble.context import Context
-from kibble.store.models import Alert, ModelVersion, RegisteredModel, Run, StepRun
+from kibble.monitoring.points import Point
+from kibble.monitoring.store import record_metrics
+from kibble.pipelines import Pipeline, hold, run_pipeline, step
+from kibble.store.models import (
+    Alert,
+    AuditEvent,
+    Deployment,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+    StepRun,
+)
 from kibble.store.repositories import Projects
+from kibble.store.repositories.registry import Registry
+from kibble.store.repositories.serving import Rollouts, ServedRequests
 from kibble.ui.app import Principal, create_ui
 
 
@@ -244,3 +259,184 @@ def test_plotly_is_served_locally(client: TestClient) -> None:
     assert response.status_code == 200
     assert len(response.content) > 1_000_000
     assert "javascript" in response.headers["content-type"]
+
+
+def flow() -> Pipeline:
+    """A two-step pipeline that holds at its gate: real runs for lineage and release."""
+
+    @step
+    def arrive(day: str = "2026-11-23") -> dict[str, int]:
+        return {"rows": 3}
+
+    @step
+    def gate(arrive: dict[str, int]) -> None:
+        raise hold("only 3 rows arrived")
+
+    return Pipeline("gated", [arrive, gate])
+
+
+def test_lineage_of_a_run_output_shows_where_it_came_from(
+    client: TestClient, context: Context
+) -> None:
+    result = run_pipeline(flow(), {"day": "2026-11-24"}, context=context)
+    assert result.status == "held"
+    sign_in(client, "viewer-token")
+    run_html = client.get(f"/runs/{result.run_id}").text
+    assert 'id="trace-arrive"' in run_html
+    digest = run_html.split('id="run-outputs"')[1].split("<td>arrive</td><td>")[1].split("<")[0]
+    html = client.get(f"/lineage?target={digest}").text
+    assert f"Artifact {digest}" in html
+    assert 'data-spec="spec-lineage-graph"' in html
+    assert result.run_id[:8] in html.split('id="lineage-upstream"')[1]
+    assert "day=2026-11-24" in html
+    index = client.get("/lineage").text
+    assert f"/lineage?target={digest}" in index
+    missing = client.get("/lineage?model=nope")
+    assert missing.status_code == 404 and "nope" in missing.text
+
+
+def test_real_release_from_the_run_page(context: Context) -> None:
+    """The API's release hook is the pipelines' own: audited, the run becomes released."""
+    result = run_pipeline(flow(), context=context)
+    tokens = {
+        "viewer": Principal("vera", context.project, context.project_id, "viewer"),
+        "deployer": Principal("dina", context.project, context.project_id, "deployer"),
+    }
+    app = create_ui(context, resolve_token=lambda _s, t: tokens.get(t), release_run=release_for_ui)
+    with TestClient(app, base_url="http://testserver") as c:
+        sign_in(c, "viewer")
+        csrf = c.get(f"/runs/{result.run_id}").text.split('name="csrf" value="')[1].split('"')[0]
+        refused = c.post(f"/runs/{result.run_id}/release", data={"reason": "go", "csrf": csrf})
+        assert refused.status_code == 403
+        with context.store.session() as s:
+            assert s.get(Run, result.run_id).status == "held"  # type: ignore[union-attr]
+        sign_in(c, "deployer")
+        html = c.get(f"/runs/{result.run_id}").text
+        csrf = html.split('id="release"')[1].split('name="csrf" value="')[1].split('"')[0]
+        done = c.post(f"/runs/{result.run_id}/release", data={"reason": "counted", "csrf": csrf})
+        assert done.status_code == 200 and "released" in done.text
+        again = c.post(f"/runs/{result.run_id}/release", data={"reason": "again", "csrf": csrf})
+        assert again.status_code == 409  # only held runs can be released
+    with context.store.session() as s:
+        run = s.get(Run, result.run_id)
+        assert run is not None and run.status == "released"
+        assert run.tags["released"]["by"] == "dina"
+        events = s.scalars(sa.select(AuditEvent).where(AuditEvent.action == "run.release")).all()
+        assert [(e.actor, e.target) for e in events] == [("dina", result.run_id)]
+
+
+def test_model_page_shows_aliases_history_and_gate_reports(
+    client: TestClient, context: Context
+) -> None:
+    seed(context)
+    with context.store.session() as s:
+        registry = Registry(s, context.project_id)
+        model = registry.model("recommender")
+        report = registry.save_report(
+            registry.version(model, 2),
+            {"checks": [{"name": "beats_baseline", "passed": True}]},
+            passed=True,
+        )
+        registry.move_alias("recommender", "champion", 1, actor="ada", reason="first")
+        registry.move_alias(
+            "recommender", "champion", 2, actor="ada", reason="won the A/B", gate_report_id=report
+        )
+    sign_in(client, "viewer-token")
+    html = client.get("/models/recommender").text
+    aliases = html.split('id="aliases"')[1].split("</table>")[0]
+    assert "<td>champion</td><td>v2</td>" in aliases
+    history = html.split('id="alias-history"')[1].split("</table>")[0]
+    assert "won the A/B" in history and "<td>v1</td><td>v2</td>" in history
+    assert "beats_baseline: pass" in html.split('id="gate-reports"')[1]
+
+
+def test_monitoring_charts_metrics_and_falls_back_without_data(
+    client: TestClient, context: Context
+) -> None:
+    sign_in(client, "viewer-token")
+    empty = client.get("/monitoring").text
+    assert "no data yet for this chart" in empty.split('id="metrics"')[1].split("</section>")[0]
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    record_metrics(
+        context,
+        [
+            Point(
+                "model.ctr",
+                0.1 + day / 100,
+                start + timedelta(days=day),
+                start + timedelta(days=day + 1),
+                {"deployment": "home", "arm": arm},
+            )
+            for day in range(5)
+            for arm in ("a", "b")
+        ],
+    )
+    record_metrics(context, [Point("system.error_rate", 0.5, start, start + timedelta(days=1))])
+    html = client.get("/monitoring").text  # the model family by default
+    block = html.split('id="metric-model-ctr"')[1].split("</section>")[0]
+    assert 'data-spec="spec-metric-model-ctr"' in block
+    assert "model.ctr{arm=a,deployment=home}" in block and "0.14" in block
+    assert 'id="metric-system-error-rate"' not in html
+    assert 'href="/monitoring?family=system"' in html
+    system = client.get("/monitoring?family=system").text
+    assert 'data-spec="spec-metric-system-error-rate"' in system
+    assert 'id="metric-model-ctr"' not in system
+
+
+def test_deployment_page_shows_rollout_decisions(client: TestClient, context: Context) -> None:
+    with context.store.session() as s:
+        s.add(
+            Deployment(
+                project_id=context.project_id,
+                name="home",
+                model_name="recommender",
+                policy={"kind": "ab", "arms": {"champion": 0.9, "challenger": 0.1}},
+            )
+        )
+        repo = Rollouts(s, context.project_id)
+        rollout = repo.start("home", "recommender:1", "recommender:2", "gradual", [0.05, 0.25])
+        repo.record(rollout, "advance", 1, "active", ["ctr not worse"], {"ctr_diff": 0.01234567})
+    sign_in(client, "viewer-token")
+    html = client.get("/deployments?name=home").text
+    assert "<td>champion</td><td>0.9</td>" in html.split('id="arms"')[1]
+    decisions = html.split('id="decisions"')[1].split("</table>")[0]
+    assert "advance" in decisions and "ctr not worse" in decisions and "0.0123" in decisions
+
+
+def test_explain_shows_what_was_served(client: TestClient, context: Context) -> None:
+    with context.store.session() as s:
+        ServedRequests(s, context.project_id).add_many(
+            [
+                {
+                    "request_id": "req-1",
+                    "deployment": "home",
+                    "user_id": "u7",
+                    "arm": "challenger",
+                    "model_version": "als-v2",
+                    "probability": 0.1,
+                    "items": ["i1", "i2"],
+                    "ts": datetime.now(UTC),
+                }
+            ]
+        )
+    sign_in(client, "viewer-token")
+    assert "/explain?request=req-1" in client.get("/explain").text
+    html = client.get("/explain?request=req-1").text
+    assert "als-v2" in html and "<td>2</td><td>i2</td>" in html
+    assert "no served request" in client.get("/explain?request=nope").text
+
+
+def test_run_links_to_model_then_deployment_and_lineage(
+    client: TestClient, context: Context
+) -> None:
+    """The click-through path the browser test follows when a home has models."""
+    producer = seed(context)[0]
+    with context.store.session() as s:
+        s.add(Deployment(project_id=context.project_id, name="home", model_name="recommender"))
+    sign_in(client, "viewer-token")
+    run_html = client.get(f"/runs/{producer}").text
+    assert 'href="/models/recommender" id="model-link-recommender-2"' in run_html
+    model_html = client.get("/models/recommender").text
+    assert 'href="/deployments?name=home" id="deployment-home"' in model_html
+    assert 'href="/lineage?model=recommender&amp;version=2" id="lineage-2"' in model_html
+    assert "Deployment home of model recommender" in client.get("/deployments?name=home").text

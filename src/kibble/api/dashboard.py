@@ -3,6 +3,11 @@
 The dashboard (``kibble.ui``) builds its own routes with the ``/ui`` prefix in them, so
 it is attached as a sub-app that sees the full path. Only tokens that are not narrowed
 by scopes may sign in: a dashboard session can see every page of the project.
+`kibble api` serves it by default (``--no-ui`` turns it off).
+
+Releasing a held run from the run page is the pipelines' own ``release`` (audited as
+``run.release`` by the signed-in person); the run becomes ``released`` and the scheduler
+resumes it, so no pipeline code runs inside the API process.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kibble.auth import resolve
 from kibble.context import Context
+from kibble.pipelines import release
 from kibble.ui.app import Principal as UiPrincipal
 from kibble.ui.app import create_ui
 
@@ -39,6 +45,12 @@ class _FullPath:
         await self.app({**scope, "root_path": ""}, receive, send)
 
 
+def release_for_ui(context: Context, run_id: str, reason: str, actor: str) -> None:
+    """Release a held run as ``actor`` (``context`` is already scoped to them)."""
+    context.actor = actor
+    release(context, run_id, reason)
+
+
 def attach(app: FastAPI, context: Context) -> None:
-    ui = create_ui(context, resolve_token=resolve_for_ui, prefix=PREFIX)
+    ui = create_ui(context, resolve_token=resolve_for_ui, release_run=release_for_ui, prefix=PREFIX)
     app.mount(PREFIX, _FullPath(ui), name="dashboard")

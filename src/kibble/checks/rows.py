@@ -16,6 +16,7 @@ from kibble.data.contracts.model import Column, Contract
 from kibble.errors import DataQualityError
 
 REASON = "_reason"
+_BROKEN = "__kibble_broken"
 _TYPES: dict[str, pl.DataType] = {
     "string": pl.String(),
     "int64": pl.Int64(),
@@ -119,24 +120,44 @@ def conform(
         values.append(value)
         checks.extend(_rules(column, raw, value))
     if part and partition is not None:
-        checks.append((pl.col(part) != pl.lit(partition), f"{part}: outside partition {partition}"))
+        day = _cast(pl.col(part), frame.schema[part], contract.column(part))
+        checks.append((day != pl.lit(partition), f"{part}: outside partition {partition}"))
+    # One pass computes the cast values and a cheap "any rule broken" flag; the reason
+    # strings are built only for the (usually few) bad rows, never for the whole batch.
+    broken = pl.any_horizontal([mask.fill_null(False) for mask, _ in checks])
+    out = frame.lazy().select(*values, broken.alias(_BROKEN)).collect()
+    n_bad = int(out.get_column(_BROKEN).sum())
+    if n_bad == 0:
+        good, bad_rows = out.drop(_BROKEN), frame.clear()
+    else:
+        flags = out.get_column(_BROKEN)
+        good = out.filter(~flags).drop(_BROKEN)
+        bad_rows = frame.filter(flags)
+    del out
     reason = pl.concat_str(
         [pl.when(mask).then(pl.lit(text)) for mask, text in checks],
         separator="; ",
         ignore_nulls=True,
     )
-    out = frame.select(*values, reason.alias(REASON))
-    mask = out.get_column(REASON).fill_null("") != ""
-    good = out.filter(~mask).drop(REASON)
-    bad = frame.filter(mask).select(
-        *(pl.col(c.name).cast(pl.String) for c in contract.columns),
-        out.get_column(REASON).filter(mask).alias(REASON),
+    bad = bad_rows.select(
+        *(pl.col(c.name).cast(pl.String) for c in contract.columns), reason.alias(REASON)
     )
     return Conformed(good=good, bad=bad, rows_read=frame.height, extra_columns=extra)
 
 
-def dedup_batch(frame: pl.DataFrame, key: list[str]) -> tuple[pl.DataFrame, int]:
-    """Keep the first row per key within one batch; return it and the rows dropped."""
-    subset = key or None
-    unique = frame.unique(subset=subset, keep="first", maintain_order=True)
-    return unique, frame.height - unique.height
+def key_expr(columns: list[str]) -> pl.Expr:
+    return pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
+
+
+def first_of_each_key(frame: pl.DataFrame, key: list[str]) -> pl.Series:
+    """True for the first row of each key (no copy of the frame).
+
+    Fast path: when the 64-bit hashes of the keys are all distinct, the keys are too
+    (equal keys always hash alike), and counting distinct integers is several times
+    cheaper than hashing strings into a table; only a batch that really holds
+    duplicates pays for the exact pass.
+    """
+    expr = key_expr(key or frame.columns)
+    if frame.select(expr.hash().n_unique()).item() == frame.height:
+        return pl.repeat(True, frame.height, eager=True)
+    return frame.select(expr.is_first_distinct()).to_series()

@@ -51,21 +51,23 @@ def check_schema(schema: pl.Schema | dict[str, pl.DataType], contract: Contract)
     )
 
 
-def check_values(frame: pl.DataFrame, contract: Contract) -> CheckResult:
-    """Nulls, ranges, allowed values and patterns, counted per rule."""
+def value_rule_exprs(contract: Contract, columns: list[str]) -> list[pl.Expr]:
+    """One aggregate per row rule (rows breaking it), named by the rule's sentence."""
     exprs = []
     for column in contract.columns:
-        if column.name not in frame.columns:
+        if column.name not in columns:
             continue
         col = pl.col(column.name)
         for mask, text in _rules(column, col, col)[1:]:
             exprs.append(mask.fill_null(False).sum().alias(text))
-    counts = frame.select(exprs).row(0, named=True) if exprs and frame.height else {}
+    return exprs
+
+
+def values_result(counts: dict[str, int], rows: int, contract: Contract) -> CheckResult:
+    """Judge the per-rule violation counts of :func:`value_rule_exprs`."""
     bad = {k: int(v) for k, v in counts.items() if v}
     if not bad:
-        return _result(
-            "values", "pass", {"rows": frame.height}, {"violations": 0}, "all values valid"
-        )
+        return _result("values", "pass", {"rows": rows}, {"violations": 0}, "all values valid")
     worst = ", ".join(f"{k} ({n} rows)" for k, n in sorted(bad.items(), key=lambda x: -x[1])[:5])
     return _result(
         "values",
@@ -76,41 +78,93 @@ def check_values(frame: pl.DataFrame, contract: Contract) -> CheckResult:
     )
 
 
-def check_duplicate_keys(frame: pl.DataFrame, contract: Contract) -> CheckResult:
+def check_values(frame: pl.DataFrame, contract: Contract) -> CheckResult:
+    """Nulls, ranges, allowed values and patterns, counted per rule."""
+    exprs = value_rule_exprs(contract, frame.columns)
+    counts = frame.select(exprs).row(0, named=True) if exprs and frame.height else {}
+    return values_result(counts, frame.height, contract)
+
+
+def duplicate_keys_result(duplicates: int, contract: Contract) -> CheckResult:
+    """``duplicates``: rows minus distinct keys."""
     if not contract.key:
         return _result("duplicate_keys", "pass", {}, {}, "no key declared")
-    dupes = frame.height - frame.select(contract.key).n_unique() if frame.height else 0
     key = ", ".join(contract.key)
-    if dupes == 0:
+    if duplicates == 0:
         return _result(
             "duplicate_keys", "pass", {"duplicates": 0}, {"duplicates": 0}, "keys unique"
         )
     return _result(
         "duplicate_keys",
         "fail",
-        {"duplicates": dupes},
+        {"duplicates": duplicates},
         {"duplicates": 0},
-        f"{contract.name} has {dupes} rows with duplicate keys ({key}); "
+        f"{contract.name} has {duplicates} rows with duplicate keys ({key}); "
         "reload with dedup (`kibble ingest`) or fix the writer",
+    )
+
+
+def check_duplicate_keys(frame: pl.DataFrame, contract: Contract) -> CheckResult:
+    if not contract.key:
+        return duplicate_keys_result(0, contract)
+    dupes = frame.height - frame.select(contract.key).n_unique() if frame.height else 0
+    return duplicate_keys_result(dupes, contract)
+
+
+def foreign_key_result(
+    unknown: int, present: int, sample: list[str], fk: ForeignKey
+) -> CheckResult:
+    """``unknown`` of ``present`` (non-null) values are missing from the referenced table."""
+    name = f"foreign_key:{fk.column}"
+    if unknown == 0:
+        return _result(name, "pass", {"unknown": 0}, {"unknown": 0}, f"every {fk.column} is known")
+    return _result(
+        name,
+        "fail",
+        {
+            "unknown": unknown,
+            "unknown_share": round(unknown / max(present, 1), 6),
+            "sample": sample,
+        },
+        {"unknown": 0},
+        f"{unknown} rows reference unknown {fk.table} ids in {fk.column} "
+        f"(e.g. {', '.join(sample)}); load {fk.table} first or fix the ids",
     )
 
 
 def check_foreign_key(values: pl.Series, reference: pl.Series, fk: ForeignKey) -> CheckResult:
     """Every value of ``fk.column`` exists in the referenced table's column."""
-    name = f"foreign_key:{fk.column}"
     present = values.drop_nulls()
     unknown = present.filter(~present.is_in(reference.unique().implode()))
-    n = unknown.len()
-    if n == 0:
-        return _result(name, "pass", {"unknown": 0}, {"unknown": 0}, f"every {fk.column} is known")
-    sample = [str(v) for v in unknown.unique().head(5).to_list()]
+    sample = [str(v) for v in unknown.unique().sort().head(5).to_list()]
+    return foreign_key_result(unknown.len(), present.len(), sample, fk)
+
+
+def check_rejected(
+    rejected: int, accepted: int, reasons: dict[str, int], max_share: float, label: str
+) -> CheckResult:
+    """Rows the loads sent to quarantine (broken types, bad values) against those kept."""
+    total = rejected + accepted
+    share = rejected / total if total else 0.0
+    observed: dict[str, object] = {
+        "rejected": rejected,
+        "accepted": accepted,
+        "share": round(share, 6),
+    }
+    if reasons:
+        observed["reasons"] = reasons
+    expected = {"max_share": max_share}
+    if rejected == 0:
+        return _result("rejected", "pass", observed, expected, "no rows rejected")
+    top = "; ".join(f"{text} ({n} rows)" for text, n in list(reasons.items())[:3])
+    status: Status = "fail" if share > max_share else "warn"
     return _result(
-        name,
-        "fail",
-        {"unknown": n, "unknown_share": round(n / max(present.len(), 1), 6), "sample": sample},
-        {"unknown": 0},
-        f"{n} rows reference unknown {fk.table} ids in {fk.column} "
-        f"(e.g. {', '.join(sample)}); load {fk.table} first or fix the ids",
+        "rejected",
+        status,
+        observed,
+        expected,
+        f"{label}: {rejected:,} rows ({share:.1%}) were rejected into quarantine "
+        f"({top}); fix the source and load it again",
     )
 
 

@@ -9,6 +9,7 @@ import typer
 from rich.progress import Progress
 
 from kibble.cli.output import JsonOption, console, print_json, print_table
+from kibble.errors import UsageError
 from kibble.k9s.config import SCENARIOS, SimConfig, parse_scenarios
 from kibble.k9s.simulate import deliver_late, load_shop, simulate, write_day
 
@@ -115,6 +116,12 @@ def demo(
     users: int = typer.Option(20_000, "--users", help="number of customers"),
     scenario: list[str] = ScenarioOption,
     seed: int = typer.Option(42, "--seed", help="same seed, same run"),
+    until: str = typer.Option(
+        "",
+        "--until",
+        help="last simulated day, YYYY-MM-DD (default yesterday); pin it with --seed to "
+        "replay a run exactly, seasons included",
+    ),
     quick: bool = typer.Option(
         False, "--quick", help="small shop, 3 days (about a minute): what the test suite runs"
     ),
@@ -122,9 +129,11 @@ def demo(
 ) -> None:
     """Run the K9s shop's daily life with the factory around its recommender.
 
-    Each day: new events land -> gates (freshness, completeness, correctness) -> train
-    candidates (als, item_knn) -> live A/B against the champion with simulated users ->
-    promote a clear winner or roll it back -> drift and feedback-loop monitoring -> alerts.
+    Each day: new events land -> ingested into the lake's tables -> contract checks
+    (freshness, completeness, correctness) -> train candidates (als, item_knn), registered
+    as model versions -> registry gate against the popularity baseline and the champion ->
+    live A/B against the champion with simulated users -> keep a clear winner or roll it
+    back -> metrics, drift and feedback-loop monitoring -> alerts.
     Default faults: a late partition (the run holds, then resumes by itself), a cats launch
     (drift) and a latency incident (feedback-loop alert). Uses --home (default ./.kibble).
     """
@@ -134,11 +143,18 @@ def demo(
     if quick:
         days, products, users = 3, 5_000, 5_000
     scenarios = parse_scenarios(scenario, days) if scenario else default_scenarios(days)
+    from datetime import UTC, date, datetime, timedelta
+
+    try:
+        last = date.fromisoformat(until) if until else datetime.now(UTC).date() - timedelta(1)
+    except ValueError as exc:
+        raise UsageError(f"bad --until {until!r}", hint="write a date as YYYY-MM-DD") from exc
     config = SimConfig(
         products=products,
         users=users,
         days=days,
         seed=seed,
+        start=last - timedelta(days=days - 1),  # the shop's last DAYS days
         sessions_per_user=0.3,
         scenarios=scenarios,
     )
@@ -177,11 +193,20 @@ def _print_summary(summary: dict[str, object]) -> None:
         assert isinstance(items, list)
         print_table(
             title,
-            ["date", "challenger", "champion ctr", "challenger ctr", "diff", "95% interval"],
+            [
+                "date",
+                "version",
+                "against",
+                "champion ctr",
+                "challenger ctr",
+                "diff",
+                "95% interval",
+            ],
             [
                 [
-                    p["date"],
-                    p.get("challenger", "popularity (baseline)"),
+                    p.get("date"),
+                    p.get("challenger", p.get("model")),
+                    p.get("champion", "first model (baseline)"),
                     p.get("champion_ctr"),
                     p.get("challenger_ctr"),
                     p.get("ctr_diff"),
@@ -190,6 +215,20 @@ def _print_summary(summary: dict[str, object]) -> None:
                 for p in items
             ],
         )
+    drift = summary["drift"]
+    assert isinstance(drift, list)
+    print_table(
+        "Drift (input, against the day before)",
+        ["date", "drifted", "top movers (PSI)"],
+        [
+            [
+                d["date"],
+                ", ".join(d["drifted"]) or "-",
+                ", ".join(f"{f['feature']} {f['psi']:.2f}" for f in d["features"][:3]),
+            ]
+            for d in drift
+        ],
+    )
     alerts = summary["alerts"]
     assert isinstance(alerts, list)
     print_table(
@@ -199,7 +238,10 @@ def _print_summary(summary: dict[str, object]) -> None:
     )
     console.print(
         f"done in {summary['wall_seconds']} s; home {summary['home']}. Next: "
-        "`kibble runs list`, `kibble alerts list --all`, `kibble audit list`, "
+        f"`kibble models show {summary['model']}`, `kibble runs list`, "
+        "`kibble alerts list --all`, `kibble monitor`, "
+        f"`kibble lineage model:{summary['model']}`, the dashboard (`kibble admin init`, "
+        "then `kibble api`, open /ui), "
         "`kibble k9s config --out "
         f"{summary['shop']}`"
     )

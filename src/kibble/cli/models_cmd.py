@@ -11,6 +11,7 @@ from sqlalchemy import select
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
 from kibble.errors import UsageError
+from kibble.registry.promotion import stored_policy
 from kibble.store.models import GateReportRecord, ModelVersion, RegisteredModel
 from kibble.store.repositories.registry import ALIASES, Registry
 
@@ -92,11 +93,23 @@ def show_cmd(
             }
             for h in reg.history(name)
         ]
-    data = {"name": name, "aliases": aliases, "versions": versions, "history": history}
+        policy, source = stored_policy(reg, name)
+    data = {
+        "name": name,
+        "aliases": aliases,
+        "versions": versions,
+        "history": history,
+        "policy": {"source": source, **policy.model_dump(mode="json")},
+    }
     if as_json:
         print_json(data)
         return
     console.print(f"[bold]{name}[/bold]  " + "  ".join(f"{a}={v}" for a, v in aliases.items()))
+    console.print(
+        f"  gate policy ({source}): {policy.metric} beats baseline={policy.beat_baseline}, "
+        f"champion tolerance {policy.champion_tolerance}, probe={policy.safety_probe}",
+        highlight=False,
+    )
     for row in versions:
         gate = row["gate"]
         verdict = "-" if gate is None else ("passed" if gate["passed"] else "FAILED")

@@ -115,6 +115,7 @@ def _run_dict(run: Run) -> dict[str, Any]:
         "held_reasons": run.held_reasons,
         "error": run.error,
         "tags": run.tags,
+        "factory_version": run.factory_version,
     }
 
 
@@ -189,6 +190,7 @@ def runs_show(
     console.print(f"params: {json.dumps(data['params'])}")
     code = data["code_version"]
     console.print(f"code: {code.get('git_commit', '-')} dirty={code.get('git_dirty', '-')}")
+    console.print(f"factory version: {data['factory_version'] or '-'}")
     for reason in data["held_reasons"] or []:
         console.print(f"held: {reason}")
     if data["error"]:

@@ -57,6 +57,15 @@ KOpt = typer.Option(10, "--k", min=1, help="list length K for the metrics")
 TestFractionOpt = typer.Option(
     0.2, "--test-fraction", min=0.01, max=0.99, help="share of the latest events held out"
 )
+ExecutorOpt = typer.Option(
+    None, "--executor", help="local, process or ray (default: the pipelines.executor setting)"
+)
+RayAddressOpt = typer.Option(
+    None, "--ray-address", help="Ray cluster HOST:PORT (default: pipelines.ray_address)"
+)
+CpusOpt = typer.Option(
+    1.0, "--cpus", min=0.1, help="CPUs each Ray task asks for; Ray gives its fit that many threads"
+)
 
 
 @dataclass
@@ -269,14 +278,18 @@ def train_cmd(
     text_cols: str | None = TextColsOpt,
     model: str = typer.Option("als", "--model", "-m", help="which recommender to train"),
     param: list[str] = typer.Option([], "--param", help="hyperparameter key=value (repeat)"),
+    executor: str | None = ExecutorOpt,
+    ray_address: str | None = RayAddressOpt,
+    cpus: float = CpusOpt,
     as_json: bool = JsonOption,
 ) -> None:
     """Train one model on all events and store it as a content-addressed .npz artifact.
 
-    Register the printed digest with `kibble models` to take it towards production.
+    With --executor ray the fit runs as a Ray task; the artifact is the same as a local
+    fit's. Register the printed digest with `kibble models` to take it towards production.
     """
+    from kibble.recsys.remote import train_on
     from kibble.recsys.runs import record_run
-    from kibble.recsys.training import train
 
     context = state(ctx).context()
     started = datetime.now(UTC)
@@ -294,8 +307,15 @@ def train_cmd(
         text_cols,
     )
     with _status(f"training {name}", as_json):
-        result = train(
-            inputs.interactions, model=name, params=_param_values(param), items=inputs.items
+        result = train_on(
+            context,
+            inputs.interactions,
+            model=name,
+            params=_param_values(param),
+            items=inputs.items,
+            executor=executor,
+            ray_address=ray_address,
+            cpus=cpus,
         )
     ref = context.save_artifact(
         result.blob, NPZ, name=f"recsys-{name}", meta={"model": name, "params": result.model.params}
@@ -334,16 +354,22 @@ def tune_cmd(
     text_cols: str | None = TextColsOpt,
     model: str = typer.Option("als", "--model", "-m", help="als, item_knn, popularity, hybrid"),
     trials: int = typer.Option(20, "--trials", min=1, help="how many optuna trials"),
-    jobs: int = typer.Option(1, "--jobs", min=1, help="trials run at once (threads)"),
+    jobs: int = typer.Option(
+        1, "--jobs", min=1, help="trials proposed and run at once (threads, processes or Ray tasks)"
+    ),
     test_fraction: float = TestFractionOpt,
     k: int = KOpt,
     seed: int = typer.Option(0, "--seed", help="sampler seed, for a repeatable search"),
+    executor: str | None = ExecutorOpt,
+    ray_address: str | None = RayAddressOpt,
+    cpus: float = CpusOpt,
     as_json: bool = JsonOption,
 ) -> None:
     """Search hyperparameters with optuna; every trial is recorded as a run.
 
     Trials are scored on a validation split carved from the end of the training period;
-    the best parameters are then scored once on the held-out test period.
+    the best parameters are then scored once on the held-out test period. The same
+    --seed and --jobs find the same parameters on every executor, Ray included.
     """
     from kibble.recsys.tuning_service import tune
 
@@ -374,6 +400,9 @@ def tune_cmd(
             seed=seed,
             progress=say,
             source=inputs.source,
+            executor=executor,
+            ray_address=ray_address,
+            cpus=cpus,
         )
     if as_json:
         print_json(result)
@@ -390,6 +419,45 @@ def tune_cmd(
         f"test {result['test_value']:.4f} (popularity baseline {result['baseline_test']:.4f}); "
         f"study run {result['run_id']}"
     )
+
+
+@app.command("compare")
+def compare_cmd(
+    ctx: typer.Context,
+    runs: list[str] = typer.Argument(..., help="two or more run ids (or unique prefixes)"),
+    all_rows: bool = typer.Option(False, "--all", help="also show rows where every run agrees"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Evaluations, tunings, trials or trainings side by side: parameters and metrics.
+
+    Only what differs is shown (--all for everything); on metrics where more is better
+    the best run is marked with *. Example: kibble recsys compare 3f2a9c 81bd07
+    """
+    from kibble.recsys.runs import compare_runs
+
+    if len(runs) < 2:
+        raise UsageError("compare needs at least two runs", hint="kibble recsys compare RUN RUN")
+    result = compare_runs(state(ctx).context(), runs, all_rows=all_rows)
+    if as_json:
+        print_json(result)
+        return
+    ids = [run["run_id"] for run in result["runs"]]
+    table = [["kind", *(run["kind"] for run in result["runs"])]]
+    for row in result["rows"]:
+        cells = [_cell(v) for v in row["values"]]
+        if row["best"] is not None:
+            index = ids.index(row["best"])
+            cells[index] += " *"
+        table.append([row["what"], *cells])
+    print_table("runs side by side (* best)", ["", *(i[:12] for i in ids)], table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return "" if value is None else str(value)
 
 
 @app.command("recommend")

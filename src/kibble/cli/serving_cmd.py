@@ -29,10 +29,18 @@ def serve(
     deployment: str = typer.Option("default", "--deployment", help="routing/rollout scope"),
     host: str | None = typer.Option(None, "--host", help="bind address (serving.host)"),
     port: int | None = typer.Option(None, "--port", help="port (serving.port)"),
+    poll: float = typer.Option(1.0, "--poll", help="seconds between store polls", min=0.05),
+    controller: float = typer.Option(
+        5.0,
+        "--controller-interval",
+        help="seconds between rollout controller steps; 0 turns the controller off",
+        min=0.0,
+    ),
 ) -> None:
     """Serve recommendations, feedback, OIP v2 and /metrics for one model deployment.
 
-    Several replicas against one PostgreSQL store converge within ~1 s of a promotion.
+    Several replicas against one PostgreSQL store converge within ~--poll seconds of a
+    promotion; each runs the rollout controller, and a row lock lets one decide per step.
     """
     import uvicorn
 
@@ -40,7 +48,7 @@ def serve(
 
     context = state(ctx).context()
     settings = context.settings.serving
-    app = create_app(context, deployment, model)
+    app = create_app(context, deployment, model, poll_s=poll, controller_s=controller)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="warning")
 
 
@@ -55,15 +63,17 @@ def _since(text: str) -> datetime:
 @rollout_app.command("start")
 def start_cmd(
     ctx: typer.Context,
-    challenger: str = typer.Argument(..., help="version to roll out, as name:version"),
+    challenger: str = typer.Argument(..., help="name:version, or a model name for its challenger"),
     deployment: str = typer.Option("default", "--deployment"),
-    policy: str = typer.Option("gradual", "--policy", help="gradual, canary or shadow"),
+    policy: str = typer.Option("gradual", "--policy", help="gradual, canary, ab, shadow or bandit"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Start rolling out CHALLENGER against the current champion."""
+    """Start rolling out CHALLENGER against the registry's champion."""
     from kibble.rollouts.service import start
 
-    out = start(state(ctx).context(), deployment, challenger.rpartition(":")[0], challenger, policy)
+    name, sep, _ = challenger.rpartition(":")
+    model, version = (name, challenger) if sep else (challenger, None)
+    out = start(state(ctx).context(), deployment, model, version, policy)
     print_json(out) if as_json else console.print(f"rollout {out['id']} started: {out}")
 
 

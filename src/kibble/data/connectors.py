@@ -68,13 +68,24 @@ def source_kind(source: str) -> str:
 
 
 def read_source(source: str, options: SourceOptions | None = None) -> pa.Table:
+    return read_frame(source, options).to_arrow()
+
+
+def read_frame(source: str, options: SourceOptions | None = None) -> pl.DataFrame:
+    """The source as a Polars frame (ingestion's path: no round trip through Arrow)."""
     options = options or SourceOptions()
     kind = source_kind(source)
     if kind == "files":
-        return read_files(Path(source), options.format)
+        return read_files_frame(Path(source), options.format)
     if kind == "http":
-        return read_http(source, options)
-    return read_sql(source, table=options.table, query=options.query)
+        return _frame(read_http(source, options))
+    return _frame(read_sql(source, table=options.table, query=options.query))
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _format_of(name: str, given: str | None) -> str:
@@ -113,6 +124,11 @@ def _read_one(data: Path | bytes, fmt: str, records_path: str | None = None) -> 
 
 def read_files(path: Path, fmt: str | None = None) -> pa.Table:
     """A file, or every file of one format in a folder (sorted by name), as one table."""
+    return read_files_frame(path, fmt).to_arrow()
+
+
+def read_files_frame(path: Path, fmt: str | None = None) -> pl.DataFrame:
+    """:func:`read_files` as a Polars frame."""
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
         files = [p for p in files if fmt or p.suffix.lower() in _SUFFIXES]
@@ -123,7 +139,7 @@ def read_files(path: Path, fmt: str | None = None) -> pa.Table:
     else:
         raise UsageError(f"source {path} does not exist", hint="check the path")
     frames = [_read_one(p, _format_of(p.name, fmt)) for p in files]
-    return pl.concat(frames, how="diagonal_relaxed").to_arrow()
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
 
 def read_http(url: str, options: SourceOptions) -> pa.Table:

@@ -9,17 +9,17 @@ with its source, row counts and the version it produced.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.dataset as pads
 
-from kibble.checks.rows import conform, dedup_batch
+from kibble.checks.rows import REASON, conform, first_of_each_key, key_expr
 from kibble.context import Context
-from kibble.data.connectors import SourceOptions, read_source, source_kind
+from kibble.data.connectors import SourceOptions, read_frame, source_kind
 from kibble.data.contracts import Contract
 from kibble.data.tables import QUARANTINE_SUFFIX, Tables
 from kibble.errors import UsageError
@@ -27,6 +27,7 @@ from kibble.store.repositories.data import DataRecords
 
 IngestMode = Literal["merge", "replace-partition", "replace"]
 MODES: tuple[str, ...] = ("merge", "replace-partition", "replace")
+_SLICE = 1_000_000  # rows converted to Arrow at a time while writing
 
 
 @dataclass(frozen=True)
@@ -54,22 +55,79 @@ def _partitions(frame: pl.DataFrame, contract: Contract) -> list[str]:
 
 
 def _existing_keys(tables: Tables, contract: Contract, partitions: list[str]) -> pl.DataFrame:
-    ds = tables.lake.dataset(contract.name)
-    filt = None
+    """Keys already in the partitions a batch lands in (only those files are read)."""
+    scan = tables.lake.scan(contract.name)
     if contract.partition_by and partitions:
-        values = pa.array([date.fromisoformat(p) for p in partitions], pa.date32())
-        filt = pads.field(contract.partition_by).isin(values)
-    frame = pl.from_arrow(ds.to_table(columns=contract.key, filter=filt))
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+        days = pl.Series([date.fromisoformat(p) for p in partitions], dtype=pl.Date)
+        scan = scan.filter(pl.col(contract.partition_by).is_in(days.implode()))
+    return scan.select(contract.key or contract.column_names).collect()
 
 
-def _quarantine(tables: Tables, table: str, bad: pl.DataFrame, load_id: str) -> int:
+def _new_rows(good: pl.DataFrame, existing: pl.DataFrame | None, key: list[str]) -> pl.Series:
+    """True for rows whose key is neither earlier in the batch nor already in the table."""
+    columns = key or good.columns
+    new = first_of_each_key(good, columns)
+    if existing is not None and existing.height:
+        known = existing.select(key_expr(columns)).to_series().implode()
+        seen = good.select(key_expr(columns).is_in(known).fill_null(False)).to_series()
+        new = new & ~seen
+    return new
+
+
+def _arrow_batches(frame: pl.DataFrame, keep: pl.Series | None) -> pa.RecordBatchReader:
+    """The rows to write as a stream, filtered slice by slice (never a full copy)."""
+    level = pl.CompatLevel.newest()
+    schema = frame.head(0).to_arrow(compat_level=level).schema
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for offset in range(0, frame.height, _SLICE):
+            part = frame.slice(offset, _SLICE)
+            if keep is not None:
+                part = part.filter(keep.slice(offset, _SLICE))
+            yield from part.to_arrow(compat_level=level).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _quarantine(
+    tables: Tables,
+    contract: Contract,
+    bad: pl.DataFrame,
+    load_id: str,
+    mode: str,
+    partitions: list[str],
+) -> int | None:
+    """Write rejected rows; a replaced table or partition replaces its quarantine too.
+
+    Merging the same bad rows again adds nothing (same key and reason), so the
+    quarantine stays a faithful list of what the current table is missing.
+    """
+    name = contract.name + QUARANTINE_SUFFIX
+    exists = tables.lake.exists(name)
+    part = contract.partition_by
     rows = bad.with_columns(
         pl.lit(load_id).alias("_load_id"),
         pl.lit(datetime.now(UTC)).dt.replace_time_zone("UTC").alias("_quarantined_at"),
     )
-    return tables.lake.write(table + QUARANTINE_SUFFIX, rows.to_arrow(), mode="append")
+    if not exists:
+        if bad.height == 0:
+            return None
+        return tables.lake.write(name, rows.to_arrow(), mode="append")
+    current = tables.lake.scan(name)
+    predicate = None
+    if mode == "replace-partition" and part and partitions:
+        predicate = f"{part} IN ({', '.join(repr(p) for p in partitions)})"
+        stale = current.filter(pl.col(part).is_in(partitions)).select(pl.len()).collect().item()
+    elif mode == "replace":
+        stale = current.select(pl.len()).collect().item()
+    else:
+        keys = [*(contract.key or contract.column_names), REASON]
+        rows = rows.join(current.select(keys).collect(), on=keys, how="anti", nulls_equal=True)
+        stale = 0
+    if rows.height == 0 and stale == 0:
+        return None
+    write_mode: Literal["append", "overwrite"] = "append" if mode == "merge" else "overwrite"
+    return tables.lake.write(name, rows.to_arrow(), mode=write_mode, predicate=predicate)
 
 
 def ingest(
@@ -82,8 +140,13 @@ def ingest(
     mapping: dict[str, str] | None = None,
     options: SourceOptions | None = None,
     run_id: str | None = None,
+    arrived_at: datetime | None = None,
 ) -> LoadResult:
-    """Load ``source`` (a path/URL/database URL, or an in-memory frame) into ``table``."""
+    """Load ``source`` (a path/URL/database URL, or an in-memory frame) into ``table``.
+
+    ``arrived_at`` records when the data arrived (default: now); a simulation passes
+    its own clock so freshness is judged in simulated time.
+    """
     if mode not in MODES:
         raise UsageError(f"unknown ingest mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
     part = date.fromisoformat(partition) if isinstance(partition, str) else partition
@@ -106,6 +169,7 @@ def ingest(
                 source_kind=kind,
                 mode=mode,
                 partition=str(part) if part else None,
+                **({"created_at": arrived_at} if arrived_at is not None else {}),
             )
             .id
         )
@@ -143,24 +207,28 @@ def _run(
 ) -> LoadResult:
     context, table = tables.context, contract.name
     if isinstance(source, str):
-        raw: Any = pl.from_arrow(read_source(source, options))
+        raw: Any = read_frame(source, options)
     else:
         raw = source if isinstance(source, pl.DataFrame) else pl.from_arrow(source)
     conformed = conform(raw, contract, mapping=mapping, partition=partition)
     del raw  # the source frame is not needed past this point: free it early
-    good, duplicates = dedup_batch(conformed.good, contract.key)
+    good = conformed.good
     partitions = _partitions(good, contract)
     if partition is not None and mode == "replace-partition":
         partitions = sorted({*partitions, str(partition)})
     exists = tables.lake.exists(table)
+    existing = None
     if mode == "merge" and exists:
-        before = good.height
-        keys = contract.key or good.columns
-        good = good.join(_existing_keys(tables, contract, partitions), on=keys, how="anti")
-        duplicates += before - good.height
-    quarantine_version = None
-    if conformed.bad.height:
-        quarantine_version = _quarantine(tables, table, conformed.bad, load_id)
+        existing = _existing_keys(tables, contract, partitions)
+    new = _new_rows(good, existing, contract.key)
+    del existing
+    written = int(new.sum())
+    duplicates = good.height - written
+    keep = None if duplicates == 0 else new
+    written_partitions = partitions
+    if keep is not None and contract.partition_by and mode != "replace-partition":
+        written_partitions = _partitions(good.select(contract.partition_by).filter(keep), contract)
+    quarantine_version = _quarantine(tables, contract, conformed.bad, load_id, mode, partitions)
     version = tables.lake.version(table)
     write_mode: Literal["append", "overwrite"] = "append"
     predicate = None
@@ -170,10 +238,10 @@ def _run(
         write_mode = "overwrite"
         listed = ", ".join(f"'{p}'" for p in partitions)
         predicate = f"{contract.partition_by} IN ({listed})"
-    if good.height or (write_mode == "overwrite" and (exists or good.height)):
+    if written or (write_mode == "overwrite" and exists):
         version = tables.lake.write(
             table,
-            good.to_arrow(),
+            _arrow_batches(good, keep),
             mode=write_mode if exists else "append",
             partition_by=contract.partition_by,
             predicate=predicate if exists else None,
@@ -185,20 +253,21 @@ def _run(
             table,
             version,
             f"ingest:{mode}",
-            {"load_id": load_id, "rows_added": good.height, "partitions": partitions},
+            {"load_id": load_id, "rows_added": written, "partitions": written_partitions},
             run_id,
         )
+    del good, keep, new
     result = LoadResult(
         load_id=load_id,
         table=table,
         mode=mode,
         rows_read=conformed.rows_read,
-        rows_written=good.height,
+        rows_written=written,
         rows_rejected=conformed.bad.height,
         rows_duplicate=duplicates,
         table_version=version,
         quarantine_version=quarantine_version,
-        partitions=partitions if good.height else [],
+        partitions=written_partitions if written else [],
     )
     with context.store.session() as session:
         DataRecords(session, context.project_id).finish_load(

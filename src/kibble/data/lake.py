@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as pads
 from deltalake import DeltaTable, write_deltalake
@@ -65,7 +66,7 @@ class Lake:
     def write(
         self,
         table: str,
-        data: pa.Table,
+        data: pa.Table | pa.RecordBatchReader,
         *,
         mode: WriteMode = "append",
         partition_by: str | None = None,
@@ -79,7 +80,7 @@ class Lake:
         """
         from deltalake import CommitProperties
 
-        write_deltalake(
+        write_deltalake(  # type: ignore[misc]
             self.uri(table),
             data,
             mode=mode,  # type: ignore[arg-type]
@@ -96,6 +97,32 @@ class Lake:
         """A lazy Arrow dataset: Polars (``pl.scan_pyarrow_dataset``) and DuckDB read it."""
         return self.open(table, version).to_pyarrow_dataset()
 
+    def scan(self, table: str, version: int | datetime | None = None) -> pl.LazyFrame:
+        """A lazy Polars scan: filters on the partition column prune whole files."""
+        return pl.scan_delta(self.open(table, version))
+
+    def partition_counts(
+        self, table: str, column: str, version: int | datetime | None = None
+    ) -> pl.DataFrame:
+        """Rows per partition value, from the Delta log's file statistics (no data read).
+
+        Files written without row counts in their statistics fall back to a scan.
+        """
+        dt = self.open(table, version)
+        actions = pl.DataFrame(dt.get_add_actions(flatten=True))
+        name = f"partition.{column}"
+        if (
+            actions.height
+            and name in actions.columns
+            and actions.get_column("num_records").null_count() == 0
+        ):
+            counts = actions.group_by(pl.col(name).alias(column)).agg(
+                pl.col("num_records").sum().alias("len")
+            )
+        else:
+            counts = pl.scan_delta(dt).group_by(column).len().collect()
+        return counts.sort(column)
+
     def read(
         self,
         table: str,
@@ -111,25 +138,14 @@ class Lake:
             column, value = partition
             if column not in ds.schema.names:
                 raise UsageError(f"table {table!r} has no partition column {column!r}")
-            filt = pads.field(column) == pa.scalar(_as_date(value), ds.schema.field(column).type)
+            filt = pads.field(column) == pa.scalar(as_date(value), ds.schema.field(column).type)
         return ds.to_table(columns=columns, filter=filt)
 
     def history(self, table: str) -> list[dict[str, Any]]:
         return list(self.open(table).history())
 
-    def tables(self) -> list[str]:
-        """Names of the tables in this project's folder (local lakes only)."""
-        from pathlib import Path
 
-        if "://" in self.root and not self.root.startswith("file://"):
-            return []
-        folder = Path(self.root.removeprefix("file://")) / self.project
-        if not folder.is_dir():
-            return []
-        return sorted(p.name for p in folder.iterdir() if (p / "_delta_log").is_dir())
-
-
-def _as_date(value: date | str) -> date:
+def as_date(value: date | str) -> date:
     if isinstance(value, date):
         return value
     try:

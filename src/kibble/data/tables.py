@@ -16,7 +16,7 @@ import pyarrow as pa
 from kibble.context import Context
 from kibble.core.names import validate_name
 from kibble.data.contracts import K9S_CONTRACTS, Contract
-from kibble.data.lake import Lake, WriteMode
+from kibble.data.lake import Lake, WriteMode, as_date
 from kibble.errors import NotFoundError
 from kibble.store.models import Dataset
 from kibble.store.repositories.data import DataRecords
@@ -110,6 +110,22 @@ class Tables:
                 raise NotFoundError(f"table {table!r} is not partitioned")
             part = (column, partition)
         return self.lake.read(table, version=version, columns=columns, partition=part)
+
+    def scan(
+        self,
+        table: str,
+        *,
+        version: int | datetime | None = None,
+        partition: str | None = None,
+    ) -> pl.LazyFrame:
+        """A lazy scan (one partition when given): checks stream it instead of loading it."""
+        frame = self.lake.scan(table, version)
+        if partition is not None:
+            column = self.contract(table).partition_by
+            if column is None:
+                raise NotFoundError(f"table {table!r} is not partitioned")
+            frame = frame.filter(pl.col(column) == as_date(partition))
+        return frame
 
     def polars(self, table: str, **kwargs: Any) -> pl.DataFrame:
         frame = pl.from_arrow(self.read(table, **kwargs))

@@ -6,14 +6,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from kibble.context import Context
 from kibble.errors import ConflictError, NotFoundError, UsageError
 from kibble.factory.definition import Factory
 from kibble.factory.diff import Change, diff
 from kibble.factory.load import digest_of
+from kibble.factory.sync import (
+    ScheduleSpec,
+    SyncReport,
+    schedule_specs,
+    sync_gate_policies,
+    sync_schedules,
+)
 from kibble.factory.validate import Finding, breaking_changes, reference_findings, removes_all_gates
-from kibble.store.models import FactoryVersion
+from kibble.pipelines.tables import table_version
+from kibble.store.models import FactoryVersion, utcnow
 
 ALLOWABLE = {"breaking-contract", "no-gates"}
 
@@ -93,7 +102,8 @@ def apply(
     existing: dict[str, dict[str, str]] | None = None,
     note: str = "",
 ) -> tuple[FactoryVersion, bool]:
-    """Store the definition as the next version. Returns (version, created)."""
+    """Store the definition as the next version and make the project's schedules and gate
+    policies match it, all in one transaction. Returns (version, created)."""
     allow = set(allow or ())
     unknown = allow - ALLOWABLE
     if unknown:
@@ -114,6 +124,9 @@ def apply(
         )
     spec = factory.canonical()
     digest = digest_of(spec)
+    schedules = schedule_specs(factory)
+    # read outside the transaction: SQLite allows one writer at a time
+    tables = {s.table: table_version(context, s.table) for s in schedules if s.table}
     with context.store.session() as session:
         latest = session.scalar(
             sa.select(FactoryVersion)
@@ -123,6 +136,8 @@ def apply(
             .with_for_update()
         )
         if latest is not None and latest.digest == digest:
+            # nothing new; the sync still puts back a schedule someone removed by hand
+            _sync(session, context, factory, latest.version, schedules, tables)
             return latest, False
         version = FactoryVersion(
             project_id=context.project_id,
@@ -142,6 +157,7 @@ def apply(
                 "another apply to this project happened at the same moment",
                 hint="run `kibble plan` again and re-apply",
             ) from exc
+        synced = _sync(session, context, factory, version.version, schedules, tables)
     context.audit(
         "factory.apply",
         f"factory:{version.version}",
@@ -149,8 +165,24 @@ def apply(
         changes=len(the_plan.changes),
         allowed=sorted(allow),
         note=note,
+        schedules=synced.as_dict(),
     )
     return version, True
+
+
+def _sync(
+    session: Session,
+    context: Context,
+    factory: Factory,
+    number: int,
+    schedules: list[ScheduleSpec],
+    tables: dict[str, int | None],
+) -> SyncReport:
+    """Schedules and gate policies follow the definition in the apply's own transaction."""
+    sync_gate_policies(session, context.project_id, factory, number)
+    return sync_schedules(
+        session, context.project_id, schedules, number, now=utcnow(), table_versions=tables
+    )
 
 
 def get_version(context: Context, number: int) -> FactoryVersion:
@@ -169,7 +201,8 @@ def get_version(context: Context, number: int) -> FactoryVersion:
 
 
 def rollback(context: Context, number: int) -> tuple[FactoryVersion, bool]:
-    """Re-apply an earlier version's definition as a new version (history stays linear)."""
+    """Re-apply an earlier version's definition as a new version (history stays linear);
+    its schedules and gate policies come back with it."""
     old = get_version(context, number)
     factory = Factory.model_validate(old.spec)
     return apply(

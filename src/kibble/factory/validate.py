@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from croniter import croniter
 
+from kibble.core.names import NAME
 from kibble.factory.definition import Factory
+from kibble.factory.sync import trigger_name
 
 SECRET_PATTERNS = [
     (re.compile(r"AKIA[0-9A-Z]{16}"), "an AWS access key"),
@@ -123,6 +125,16 @@ def reference_findings(factory: Factory) -> list[Finding]:
         for table in pipeline.triggers:
             if table not in tables:
                 err(f"pipelines.{name}.triggers", f"triggers on {table!r}, which is not declared")
+        wanted = ([name] if pipeline.schedule else []) + [
+            trigger_name(name, t) for t in pipeline.triggers
+        ]
+        for schedule in wanted:
+            if not NAME.fullmatch(schedule):
+                err(
+                    f"pipelines.{name}",
+                    f"its schedule would be named {schedule!r}: use 1-63 lowercase letters, "
+                    "digits, '-' or '_' for pipeline and table names",
+                )
         if pipeline.schedule is None and not pipeline.triggers:
             errors.append(
                 Finding(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,25 @@ class Arm:
         }
 
 
+@dataclass
+class Traffic:
+    """What an A/B served and how users answered, for the monitoring tables."""
+
+    served: list[dict[str, Any]] = field(default_factory=list)
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, arm: str, user: int, items: list[int], latency_ms: float, reaction: Any) -> None:
+        request = f"{arm}-{user}-{len(self.served)}"
+        self.served.append(
+            {"request_id": request, "arm": arm, "items": [str(i) for i in items],
+             "latency_ms": latency_ms, "status": 200}
+        )  # fmt: skip
+        for kind, ids in (("click", reaction.clicked), ("purchase", reaction.purchased)):
+            self.feedback += [
+                {"request_id": request, "item_id": str(i), "event_type": kind} for i in ids
+            ]
+
+
 def ctr_difference(a: Arm, b: Arm, z: float = 1.96) -> tuple[float, float, float]:
     """Challenger minus champion CTR (sessions with >= 1 click) and its 95% interval."""
     n1, n2 = max(1, a.impressions), max(1, b.impressions)
@@ -58,6 +77,7 @@ def run_ab(
     arms: dict[str, Serve],
     *,
     seed: int,
+    traffic: Traffic | None = None,
 ) -> dict[str, Arm]:
     """Each user gets one list from its arm; a click means the session clicked anything."""
     rng = np.random.default_rng([seed, 3, day])
@@ -66,9 +86,10 @@ def run_ab(
     for user in users:
         name = names[user % len(names)]
         items, latency = arms[name](user)
-        reaction = respond(
-            shop, user, items, day=day, latency_ms=latency + shop.latency_penalty_ms(day), rng=rng
-        )
+        latency += shop.latency_penalty_ms(day)
+        reaction = respond(shop, user, items, day=day, latency_ms=latency, rng=rng)
+        if traffic is not None:
+            traffic.add(name, user, items, latency, reaction)
         arm = out[name]
         arm.impressions += 1
         arm.abandoned += reaction.abandoned

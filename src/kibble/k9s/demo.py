@@ -1,10 +1,16 @@
-"""The closed loop, day by day: simulate -> gates -> train -> evaluate -> A/B -> decide.
+"""The closed loop, day by day, through the platform's own parts.
 
-A failing gate holds the day's retraining with reasons and an alert; the next morning the
-upstream fix arrives (late partition delivered, bad day re-delivered), the gate re-checks
-and the held run resumes by itself, resolving its alert. Challengers are tested live
-against the champion with the shop's ground-truth response; a clear win is promoted, a
-loss is rolled back with the numbers behind it.
+Each simulated day: the shop writes its landing files and database -> the ``k9s_gates``
+pipeline ingests them into the lake's Delta tables and runs the contract checks -> a
+failing check holds the run with reasons and an alert; the next morning the upstream
+fix arrives and the scheduler's re-check (``recheck_held``) resumes it by itself ->
+candidates are trained on the lake's events, saved as artifacts and registered as
+model versions -> the registry gate (``gate_candidate``) judges them offline against
+the popularity baseline and the champion -> a gated candidate goes live as champion
+and is A/B tested against the previous one on the shop's simulated customers: a clear
+win stays, anything else is rolled back (``Registry.rollback``) with the numbers ->
+``monitor_day`` records data, model and system metrics, the drift report and the
+feedback-loop check, raising alerts. The summary is read back from the store.
 """
 
 from __future__ import annotations
@@ -12,29 +18,50 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
+import sqlalchemy as sa
 
+from kibble.artifacts.formats import NPZ
 from kibble.context import Context
-from kibble.k9s.abtest import Arm, Serve, ctr_difference, run_ab
+from kibble.data.tables import Tables
+from kibble.k9s.abtest import Serve, Traffic, ctr_difference, run_ab
 from kibble.k9s.config import SimConfig
-from kibble.k9s.daily import REF_GATES, gates
-from kibble.k9s.gates import check_partition, psi
+from kibble.k9s.daily import REF_GATES, gates, history
+from kibble.k9s.response import respond
 from kibble.k9s.shop import Shop
-from kibble.k9s.simulate import deliver_late, partition_dir, save_config, write_database, write_day
-from kibble.monitoring.alerts import raise_alert
+from kibble.k9s.simulate import deliver_late, save_config, write_database, write_day
+from kibble.monitoring.alerts import list_alerts
+from kibble.monitoring.daily import monitor_day
+from kibble.monitoring.feedback_loop import LoopConfig
 from kibble.pipelines import run_pipeline
 from kibble.pipelines.schedules import recheck_held
 from kibble.recsys.base import Recommender
 from kibble.recsys.training import train
+from kibble.registry.gates import GatePolicy
+from kibble.registry.promotion import Evaluation, gate_candidate
+from kibble.store.models import GateReportRecord, ModelVersion
+from kibble.store.repositories.registry import Registry
 
-CANDIDATES = {"als": {"factors": 32, "iterations": 8}, "item_knn": {}}
-DRIFT_PSI = 0.2
-AB_USERS = 6000
-FEEDBACK_DROP = 0.5
+MODEL = "k9s-recs"
+DEPLOYMENT = "k9s"
+ACTOR = "k9s-demo"
+BASELINE = "popularity"
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "als": {"factors": 32, "iterations": 8},
+    "item_knn": {},
+}
+AB_USERS = 4000
+EVAL_USERS = 2000
+POLICY = GatePolicy(metric="clicks")
+ROLLED_BACK = "rolled back"
+LOOP = LoopConfig(recent_days=1, min_baseline_days=1, min_breach_days=1)
+"""The demo's history is days, not weeks: judge the last day against all earlier ones."""
+INTERACTIONS = {"time_col": "ts", "event_col": "event_type"}
 
 
 def default_scenarios(days: int) -> dict[str, int]:
@@ -48,253 +75,338 @@ def default_scenarios(days: int) -> dict[str, int]:
 class DemoState:
     shop: Shop
     out: Path
-    context: Context | None = None
-    history: list[pl.DataFrame] = field(default_factory=list)
-    volumes: list[int] = field(default_factory=list)
-    champion: tuple[str, Recommender] | None = None
-    version: int = 0
-    held: dict[int, list[dict[str, str]]] = field(default_factory=dict)
-    last_ctr: float | None = None
+    context: Context
+    champion: int | None = None
+    baseline: int | None = None
+    models: dict[int, Recommender] = field(default_factory=dict)
+    labels: dict[int, str] = field(default_factory=dict)
+    held: set[int] = field(default_factory=set)
+    reference: pl.DataFrame | None = None
     days: list[dict[str, Any]] = field(default_factory=list)
-    promotions: list[dict[str, Any]] = field(default_factory=list)
-    rollbacks: list[dict[str, Any]] = field(default_factory=list)
+    numbers: dict[int, dict[str, Any]] = field(default_factory=dict)
     ab_results: list[dict[str, Any]] = field(default_factory=list)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
 
+    def date(self, day: int) -> str:
+        return self.shop.config.day(day).isoformat()
 
-def _read_partition(state: DemoState, day: int) -> pl.DataFrame | None:
-    folder = partition_dir(state.out, state.shop.config.day(day).isoformat())
-    files = sorted(folder.glob("events.*"))
-    if not files:
-        return None
-    path = files[0]
-    if path.suffix == ".parquet":
-        return pl.read_parquet(path)
-    if path.suffix == ".jsonl":
-        return pl.read_ndjson(path)
-    return pl.read_csv(path, infer_schema_length=0)
+    def champion_label(self) -> str | None:
+        return None if self.champion is None else self.labels[self.champion]
 
 
-def _alert(state: DemoState, day: int, kind: str, message: str, **evidence: Any) -> dict[str, Any]:
-    alert = {
-        "date": state.shop.config.day(day).isoformat(),
-        "kind": kind,
-        "message": message,
-        "status": "firing",
-        "evidence": evidence,
-    }
-    state.alerts.append(alert)
-    if state.context is not None and not kind.startswith("data_"):  # data_*: the gate step
-        raise_alert(
-            state.context,
-            kind,
-            f"k9s|{kind}|{alert['date']}",
-            message,
-            {"date": alert["date"], **evidence},
-        )
-    return alert
+def _reason(text: str) -> dict[str, str]:
+    """``[step: ]kind: message`` (what the gate step holds with) as a dict."""
+    parts = text.split(": ", 2)
+    if len(parts) == 3 and not parts[0].startswith("data_"):
+        parts = parts[1:]
+    kind, message = parts if len(parts) == 2 else ("data", text)
+    return {"kind": kind, "message": message}
 
 
-def _gate(state: DemoState, day: int) -> list[dict[str, str]]:
-    events = _read_partition(state, day)
-    reasons = check_partition(
-        events, known_items=len(state.shop.catalog), previous_volumes=state.volumes[-7:]
+def _register(state: DemoState, day: int, name: str, params: dict[str, Any]) -> int:
+    """Fit on the lake's events, store the model as an artifact and register a version."""
+    ctx = state.context
+    fitted = train(
+        history(ctx, state.date(day)), model=name, params=params, interaction_options=INTERACTIONS
     )
-    return [{"kind": r.kind, "message": r.message} for r in reasons]
-
-
-def _accept(state: DemoState, day: int) -> pl.DataFrame:
-    events = _read_partition(state, day)
-    assert events is not None
-    clean = events.with_columns(pl.col("user_id").cast(pl.Int64), pl.col("item_id").cast(pl.Int64))
-    if events.schema["ts"] == pl.String:
-        clean = clean.with_columns(pl.col("ts").str.to_datetime(time_zone="UTC"))
-    clean = clean.select("user_id", "item_id", "event_type", "ts")
-    state.history.append(clean)
-    state.volumes.append(clean.height)
-    return clean
-
-
-def _resume_held(state: DemoState, today: int) -> None:
-    """The upstream fix arrives; held days re-check and resume by themselves."""
-    if not state.held:
-        return
-    deliver_late(state.out)
-    for day in list(state.held):
-        if _gate(state, day):
-            write_day(state.shop, state.out, day, clean=True)
-        if _gate(state, day):
-            continue
-        _accept(state, day)
-        entry = state.days[day]
-        if state.context is not None:  # the scheduler's re-check resumes the held run
-            rechecked = recheck_held(state.context, force=True)
-            entry["run_status"] = {r["run_id"]: r["status"] for r in rechecked}.get(
-                entry.get("run_id", ""), "unknown"
+    ref = ctx.save_artifact(fitted.blob, NPZ, name=f"{MODEL}-{name}", meta=fitted.summary)
+    with ctx.store.session() as session:
+        version = (
+            Registry(session, ctx.project_id)
+            .register_version(
+                MODEL,
+                ref.digest,
+                name,
+                params=fitted.model.params,
+                metrics={
+                    "trained_on": state.date(day),
+                    "interactions": fitted.summary["interactions"],
+                },
+                lineage={
+                    "tables": {"events": Tables(ctx).lake.version("events")},
+                    "day": state.date(day),
+                },
             )
-        entry["status"] = "resumed"
-        entry["resumed_on"] = state.shop.config.day(today).isoformat()
-        for alert in state.alerts:
-            if alert["date"] == entry["date"] and alert["kind"].startswith("data_"):
-                alert["status"] = "resolved"
-        del state.held[day]
-        _train_and_test(state, day)
-        entry["champion"] = state.champion[0] if state.champion else None
+            .version
+        )
+    state.models[version] = fitted.model
+    state.labels[version] = f"{name}-v{version}"
+    return version
 
 
-def _serve(model: Recommender, latency_ms: float = 40.0) -> Serve:
+def _replay(state: DemoState, day: int, model: Recommender, users: list[int]) -> dict[str, float]:
+    """Clicks each customer gives the model's list, offline, on the shop's simulated
+    customers (the digital twin): no latency, the same random draws for every model, so
+    the registry's paired bootstrap compares like with like."""
+    shop, out = state.shop, {}
+    for user in users:
+        items = [int(r.item_id) for r in model.recommend(str(user), 10, explain=False)]
+        rng = np.random.default_rng([shop.config.seed, 5, day, user])
+        out[str(user)] = float(
+            len(respond(shop, user, items, day=day, latency_ms=0.0, rng=rng).clicked)
+        )
+    return out
+
+
+def _gate(state: DemoState, day: int, versions: dict[str, int]) -> list[tuple[int, str]]:
+    """Offline: every candidate against the popularity baseline and the champion."""
+    ctx, shop = state.context, state.shop
+    assert state.champion is not None and state.baseline is not None
+    active = shop.users.user_id[shop.users.active(day)]
+    rng = np.random.default_rng([shop.config.seed, 6, day])
+    users = [int(u) for u in rng.choice(active, min(len(active), EVAL_USERS), replace=False)]
+    baseline = _replay(state, day, state.models[state.baseline], users)
+    champion = _replay(state, day, state.models[state.champion], users)
+    passed = []
+    for name, version in versions.items():
+        candidate = _replay(state, day, state.models[version], users)
+        evaluation = Evaluation(candidate, baseline, champion, policy=POLICY)
+        if gate_candidate(ctx, MODEL, version, evaluation, actor=ACTOR).passed:
+            passed.append((sum(candidate.values()), version, name))
+    return [(version, name) for _, version, name in sorted(passed, reverse=True)]
+
+
+def _serve(model: Recommender) -> Serve:
     def serve(user: int) -> tuple[list[int], float]:
         recs = model.recommend(str(user), 10, explain=False)
-        return [int(r.item_id) for r in recs], latency_ms
+        return [int(r.item_id) for r in recs], 40.0
 
     return serve
 
 
-def _fit(state: DemoState, name: str, params: dict[str, Any]) -> Recommender:
-    events = pl.concat(state.history).with_columns(
-        pl.col("user_id").cast(pl.String), pl.col("item_id").cast(pl.String)
+def _report_id(session: Any, version: ModelVersion) -> str | None:
+    found: str | None = session.scalar(
+        sa.select(GateReportRecord.id)
+        .where(GateReportRecord.version_id == version.id)
+        .order_by(GateReportRecord.created_at.desc())
+        .limit(1)
     )
-    return train(
-        events,
-        model=name,
-        params=params,
-        interaction_options={"time_col": "ts", "event_col": "event_type"},
-    ).model
+    return found
 
 
-def _train_and_test(state: DemoState, day: int) -> None:
-    """Train every candidate, A/B them against the champion, promote the clear winner."""
-    if state.champion is None:
-        state.champion = ("popularity-v0", _fit(state, "popularity", {}))
-        date = state.shop.config.day(day).isoformat()
-        state.promotions.append({"date": date, "version": 0, "reason": "baseline"})
-        return
-    challengers = {name: _fit(state, name, params) for name, params in CANDIDATES.items()}
-    shop = state.shop
+def _canary(state: DemoState, day: int, version: int, traffic: Traffic) -> None:
+    """Make the gated version champion, A/B it against the previous one, roll back a loss."""
+    ctx, shop = state.context, state.shop
+    previous = state.champion
+    assert previous is not None
+    label, old = state.labels[version], state.labels[previous]
+    with ctx.store.session() as session:
+        reg = Registry(session, ctx.project_id)
+        row = reg.version(reg.model(MODEL), version)
+        reg.move_alias(
+            MODEL,
+            "champion",
+            version,
+            actor=ACTOR,
+            reason=f"canary: {label} passed the promotion gates; A/B against {old}",
+            gate_report_id=_report_id(session, row),
+        )
     active = shop.users.user_id[shop.users.active(day)]
-    rng = np.random.default_rng([shop.config.seed, 4, day])
-    sample = rng.choice(active, min(len(active), AB_USERS), replace=False)
-    serve = {"champion": _serve(state.champion[1])}
-    serve.update({name: _serve(model) for name, model in challengers.items()})
-    arms = run_ab(shop, day, [int(u) for u in sample], serve, seed=shop.config.seed)
-    _feedback_check(state, day, *arms.values())
-    date = shop.config.day(day).isoformat()
-    comparisons: list[dict[str, Any]] = []
-    result: dict[str, Any] = {
-        "date": date,
-        "champion": state.champion[0],
-        "arms": [arm.to_dict() for arm in arms.values()],
-        "comparisons": comparisons,
+    rng = np.random.default_rng([shop.config.seed, 4, day, version])
+    sample = [int(u) for u in rng.choice(active, min(len(active), AB_USERS), replace=False)]
+    serve = {old: _serve(state.models[previous]), label: _serve(state.models[version])}
+    arms = run_ab(shop, day, sample, serve, seed=shop.config.seed, traffic=traffic)
+    diff, low, high = ctr_difference(arms[old], arms[label])
+    numbers: dict[str, Any] = {
+        "date": state.date(day),
+        "challenger": label,
+        "champion": old,
+        "champion_ctr": round(arms[old].ctr, 4),
+        "challenger_ctr": round(arms[label].ctr, 4),
+        "ctr_diff": round(diff, 4),
+        "ci95": [round(low, 4), round(high, 4)],
     }
-    winner: tuple[str, float] | None = None
-    for name in challengers:
-        diff, low, high = ctr_difference(arms["champion"], arms[name])
-        numbers: dict[str, Any] = {
-            "challenger": name,
-            "champion_ctr": round(arms["champion"].ctr, 4),
-            "challenger_ctr": round(arms[name].ctr, 4),
-            "ctr_diff": round(diff, 4),
-            "ci95": [round(low, 4), round(high, 4)],
-        }
-        comparisons.append(numbers)
-        if low > 0 and (winner is None or diff > winner[1]):
-            winner = (name, diff)
-        else:
-            reason = "worse than the champion" if high < 0 else "no significant gain"
-            state.rollbacks.append({"date": date, **numbers, "reason": reason})
-    state.ab_results.append(result)
-    if winner is not None:
-        name = winner[0]
-        state.version += 1
-        numbers = next(c for c in comparisons if c["challenger"] == name)
-        state.promotions.append({"date": date, "version": state.version, **numbers})
-        state.champion = (f"{name}-v{state.version}", challengers[name])
-    if state.context is not None:
-        state.context.audit("k9s.ab_test", date, result=result)
-
-
-def _feedback_check(state: DemoState, day: int, *arms: Arm) -> None:
-    clicks = sum(a.clicks for a in arms)
-    shown = sum(a.impressions for a in arms)
-    ctr = clicks / max(1, shown)
-    abandoned = sum(a.abandoned for a in arms) / max(1, shown)
-    if state.last_ctr and ctr < FEEDBACK_DROP * state.last_ctr:
-        _alert(
-            state,
-            day,
-            "feedback_loop",
-            "clicks collapsed while traffic did not: users abandon slow responses, "
-            "so the feedback the next model learns from is starved",
-            ctr=round(ctr, 4),
-            previous_ctr=round(state.last_ctr, 4),
-            abandon_rate=round(abandoned, 4),
-            added_latency_ms=state.shop.latency_penalty_ms(day),
+    state.numbers[version] = numbers
+    state.ab_results.append({**numbers, "arms": [a.to_dict() for a in arms.values()]})
+    with ctx.store.session() as session:
+        reg = Registry(session, ctx.project_id)
+        row = reg.version(reg.model(MODEL), version)
+        row.metrics = {**row.metrics, "ab": numbers}
+        if low > 0:
+            state.champion = version
+            return
+        verdict = "worse than the champion" if high < 0 else "no significant gain"
+        reg.rollback(
+            MODEL,
+            actor=ACTOR,
+            reason=f"{ROLLED_BACK}: {verdict}; CTR {numbers['challenger_ctr']} vs "
+            f"{numbers['champion_ctr']}, diff {diff:+.4f} (95% {low:+.4f}..{high:+.4f})",
         )
-    else:
-        state.last_ctr = ctr
 
 
-def _drift_check(state: DemoState, day: int, today: pl.DataFrame) -> None:
-    if len(state.history) < 2:
+def _train_and_test(state: DemoState, day: int) -> Traffic | None:
+    """Register candidates, gate them, canary the gated ones; the first model is the baseline."""
+    ctx = state.context
+    if state.champion is None:
+        version = _register(state, day, BASELINE, {})
+        with ctx.store.session() as session:
+            reg = Registry(session, ctx.project_id)
+            for alias in ("baseline", "champion"):
+                reg.move_alias(
+                    MODEL,
+                    alias,
+                    version,
+                    actor=ACTOR,
+                    reason="first model: the popularity baseline",
+                )
+        state.champion = state.baseline = version
+        state.numbers[version] = {"date": state.date(day), "reason": "baseline"}
+        return None
+    versions = {name: _register(state, day, name, params) for name, params in CANDIDATES.items()}
+    traffic = Traffic()
+    for version, _name in _gate(state, day, versions):
+        _canary(state, day, version, traffic)
+    return traffic
+
+
+def _frames(state: DemoState, day: int, traffic: Traffic | None) -> dict[str, Any]:
+    if traffic is None or not traffic.served:
+        return {}
+    noon = datetime.combine(state.shop.config.day(day), datetime.min.time(), UTC) + timedelta(
+        hours=12
+    )
+    served = pl.DataFrame(traffic.served).with_columns(pl.lit(noon).alias("ts"))
+    feedback = pl.DataFrame(
+        traffic.feedback,
+        schema={"request_id": pl.String, "item_id": pl.String, "event_type": pl.String},
+    )
+    requests = served.select("ts", "latency_ms", "status")
+    return {
+        "served": served.drop("latency_ms", "status"),
+        "feedback": feedback,
+        "requests": requests,
+    }
+
+
+def _monitor(state: DemoState, day: int, traffic: Traffic | None) -> None:
+    """The day's metrics, drift against the day before and the feedback-loop check."""
+    tables = Tables(state.context)
+    events = tables.polars("events", partition=state.date(day))
+    products = tables.polars("products", columns=["item_id", "category", "species", "price"])
+    summary = monitor_day(
+        state.context,
+        date.fromisoformat(state.date(day)),
+        events=events,
+        reference_events=state.reference,
+        products=products,
+        catalog_size=products.height,
+        deployment=DEPLOYMENT,
+        loop_config=LOOP,
+        **_frames(state, day, traffic),
+    )
+    state.reference = events
+    if summary.drift is not None:
+        state.drift.append(
+            {
+                "date": state.date(day),
+                "drifted": list(summary.drift.drifted),
+                "features": summary.drift.as_dict()["features"][:5],
+            }
+        )
+
+
+def _accept(state: DemoState, day: int) -> None:
+    _monitor(state, day, _train_and_test(state, day))
+
+
+def _resume_held(state: DemoState, today: int) -> None:
+    """The upstream fix arrives; the scheduler's re-check resumes the held runs by itself."""
+    if not state.held:
         return
-    cat = state.shop.catalog
-    top = pl.Series("species", ["dog", "puppy", "senior", "cat"])
-
-    def species(frame: pl.DataFrame) -> pl.Series:
-        rows = np.clip(frame["item_id"].to_numpy() - 1, 0, len(cat) - 1)
-        return pl.Series("species", top.to_numpy()[cat.species[rows]])
-
-    score = psi(species(state.history[-2]), species(today))
-    report = {
-        "date": state.shop.config.day(day).isoformat(),
-        "column": "species",
-        "psi": round(score, 4),
-    }
-    state.drift.append(report)
-    if score > DRIFT_PSI:
-        _alert(
-            state, day, "drift", f"species mix shifted (PSI {score:.2f} > {DRIFT_PSI})", **report
-        )
+    delivered = set(deliver_late(state.out))
+    for day in sorted(state.held):
+        if state.date(day) not in delivered:  # a bad day is re-delivered complete and correct
+            write_day(state.shop, state.out, day, clean=True)
+    status = {r["run_id"]: r["status"] for r in recheck_held(state.context, force=True)}
+    for day in sorted(state.held):
+        entry = state.days[day]
+        entry["run_status"] = status.get(entry["run_id"], "held")
+        if entry["run_status"] != "succeeded":
+            continue
+        entry.update(status="resumed", resumed_on=state.date(today))
+        state.held.discard(day)
+        _accept(state, day)
+        entry["champion"] = state.champion_label()
 
 
 def run_day(state: DemoState, day: int) -> dict[str, Any]:
     """One daily run; returns its summary entry."""
-    shop = state.shop
+    shop, ctx = state.shop, state.context
     write_day(shop, state.out, day)
     write_database(shop, state.out, day)
     _resume_held(state, day)
-    entry: dict[str, Any] = {"date": shop.config.day(day).isoformat(), "held_reasons": []}
+    entry: dict[str, Any] = {"date": state.date(day), "held_reasons": []}
     state.days.append(entry)
-    if state.context is not None:  # recorded as a pipeline run: `kibble runs list`
-        params = {
-            "shop": str(state.out),
-            "day": entry["date"],
-            "home": str(state.context.settings.home),
-            "project": state.context.project,
-        }
-        run = run_pipeline(gates, params, context=state.context, ref=REF_GATES)
-        entry["run_id"] = run.run_id
-    reasons = _gate(state, day)
-    if reasons:
-        state.held[day] = reasons
-        entry.update(status="held", held_reasons=reasons)
-        for reason in reasons:
-            _alert(state, day, reason["kind"], reason["message"])
+    params = {
+        "shop": str(state.out),
+        "day": entry["date"],
+        "home": str(ctx.settings.home),
+        "project": ctx.project,
+    }
+    run = run_pipeline(gates, params, context=ctx, ref=REF_GATES)
+    entry.update(run_id=run.run_id, run_status=run.status)
+    if run.status == "held":
+        state.held.add(day)
+        entry.update(status="held", held_reasons=[_reason(r) for r in run.held_reasons])
     else:
-        today = _accept(state, day)
-        _drift_check(state, day, today)
-        entry["status"] = "succeeded"
-        _train_and_test(state, day)
-    entry["champion"] = state.champion[0] if state.champion else None
+        entry["status"] = run.status
+        if run.status == "succeeded":
+            _accept(state, day)
+    entry["champion"] = state.champion_label()
     return entry
+
+
+def decisions(state: DemoState) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Promotions and rollbacks as the registry's alias history records them."""
+    ctx = state.context
+    with ctx.store.session() as session:
+        reg = Registry(session, ctx.project_id)
+        numbers = {
+            v.id: v.version
+            for v in session.scalars(
+                sa.select(ModelVersion).where(ModelVersion.model_id == reg.model(MODEL).id)
+            )
+        }
+        moves = [h for h in reg.history(MODEL) if h.alias == "champion"]
+        rolled_back = {h.from_version_id for h in moves if h.reason.startswith(ROLLED_BACK)}
+        promotions, rollbacks = [], []
+        for h in moves:
+            to = numbers[str(h.to_version_id)]
+            base = {"version": to, "model": state.labels[to], "reason": h.reason}
+            if h.reason.startswith(ROLLED_BACK):
+                frm = numbers[h.from_version_id] if h.from_version_id else None
+                ab = state.numbers.get(frm, {}) if frm is not None else {}
+                rollbacks.append({**ab, **base, "rolled_back_version": frm})
+            elif h.to_version_id not in rolled_back or h.from_version_id is None:
+                promotions.append(
+                    {**state.numbers.get(to, {}), **base, "gate_report_id": h.gate_report_id}
+                )
+    return promotions, rollbacks
+
+
+def _alerts(ctx: Context) -> list[dict[str, Any]]:
+    out = []
+    for alert in reversed(list_alerts(ctx, status=None, limit=1000)):
+        evidence = alert["evidence"]
+        days = evidence.get("days") or [None]
+        out.append(
+            {
+                "date": evidence.get("day") or days[-1],
+                "kind": alert["kind"],
+                "status": alert["status"],
+                "severity": alert["severity"],
+                "message": alert["message"],
+                "evidence": evidence,
+            }
+        )
+    return out
 
 
 def run_demo(
     home: Path,
     config: SimConfig,
     *,
-    context: Context | None = None,
+    context: Context,
     on_day: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run the whole demo in ``home``; returns the summary (the `--json` document)."""
@@ -306,20 +418,26 @@ def run_demo(
         entry = run_day(state, day)
         if on_day is not None:
             on_day(entry)
+    promotions, rollbacks = decisions(state)
     return {
         "home": str(home),
         "shop": str(out),
+        "model": MODEL,
         "config": {
             "products": config.products,
             "users": config.users,
+            "start": config.start.isoformat(),
             "scenarios": config.scenarios,
         },
         "days": state.days,
-        "promotions": state.promotions,
-        "rollbacks": state.rollbacks,
+        "promotions": promotions,
+        "rollbacks": rollbacks,
         "ab_results": state.ab_results,
-        "alerts": state.alerts,
+        "alerts": _alerts(context),
         "drift": state.drift,
-        "champion": state.champion[0] if state.champion else None,
+        "champion": state.champion_label(),
         "wall_seconds": round(time.perf_counter() - started, 2),
     }
+
+
+__all__ = ["DemoState", "decisions", "default_scenarios", "run_day", "run_demo"]

@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import sqlalchemy as sa
+
 from kibble.config import Settings
 from kibble.context import Context
 from kibble.errors import ConflictError, QuotaExceededError, UsageError
@@ -32,7 +34,7 @@ from kibble.pipelines.serde import decode, encode
 from kibble.pipelines.tables import table_version
 from kibble.pipelines.timing import backoff_delay
 from kibble.pipelines.worker import invoke
-from kibble.store.models import Run
+from kibble.store.models import FactoryVersion, Run
 from kibble.store.repositories import ArtifactRecords
 from kibble.store.repositories.pipelines import Leases, RunRecords
 
@@ -163,6 +165,12 @@ def _create_run(
             code_version=version,
             environment=environment(),
             tags=tags,
+            # lineage: which applied factory definition (rules, gates) this run ran under
+            factory_version=session.scalar(
+                sa.select(sa.func.max(FactoryVersion.version)).where(
+                    FactoryVersion.project_id == ctx.project_id
+                )
+            ),
         )
         records.ensure_steps(run.id, pipeline.order)
         return run.id

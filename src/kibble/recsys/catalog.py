@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from kibble.artifacts.formats import arrays_from_bytes, arrays_to_bytes
 from kibble.errors import UsageError
 from kibble.recsys.interactions import to_polars
 
@@ -67,6 +68,39 @@ class ItemCatalog:
 
     def __len__(self) -> int:
         return len(self.item_ids)
+
+    def to_bytes(self) -> bytes:
+        """One ``.npz`` (no pickle), so the catalogue can travel to a worker or a step."""
+        return arrays_to_bytes(
+            {
+                "item_ids": np.asarray(self.item_ids, dtype=np.str_),
+                "texts": np.asarray(self.texts, dtype=np.str_),
+                "category": np.asarray(self.category, dtype=np.str_),
+                "species": np.asarray(self.species, dtype=np.str_),
+                "price": self.price,
+                "season_start": self.season_start,
+                "season_end": self.season_end,
+                "in_stock": self.in_stock,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ItemCatalog:
+        arrays = arrays_from_bytes(data)
+
+        def strings(name: str) -> list[str]:
+            return [str(v) for v in arrays[name].tolist()]
+
+        return cls(
+            item_ids=strings("item_ids"),
+            texts=strings("texts"),
+            category=strings("category"),
+            species=strings("species"),
+            price=arrays["price"],
+            season_start=arrays["season_start"],
+            season_end=arrays["season_end"],
+            in_stock=arrays["in_stock"],
+        )
 
     @classmethod
     def from_table(

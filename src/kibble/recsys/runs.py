@@ -16,6 +16,7 @@ from kibble.artifacts.formats import NPZ, arrays_from_bytes, arrays_to_bytes
 from kibble.context import Context
 from kibble.recsys.evaluation import EvaluationReport
 from kibble.store.models import Run
+from kibble.store.repositories.pipelines import RunRecords
 
 
 def record_run(
@@ -94,3 +95,67 @@ def record_evaluation(
     )
     context.audit("recsys.evaluate", run_id, best=metrics["best"])
     return run_id
+
+
+#: metrics where more is better; ``compare`` marks the best run on these rows
+HIGHER_IS_BETTER = ("ndcg", "precision", "recall", "map", "hit_rate", "coverage")
+BEST_VALUE_KEYS = ("best_value", "test_value")
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to dotted keys; lists stay whole (they compare as one value)."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key in sorted(value, key=str):
+        flat.update(flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def _higher_is_better(key: str) -> bool:
+    last = key.rsplit(".", 1)[-1]
+    return last in BEST_VALUE_KEYS or last.removeprefix("val_").split("@")[0] in HIGHER_IS_BETTER
+
+
+def compare_runs(context: Context, run_ids: list[str], *, all_rows: bool = False) -> dict[str, Any]:
+    """Several runs side by side: kind, parameters and metrics, one row per key.
+
+    Rows where every run agrees are left out unless ``all_rows``; on metrics where more is
+    better (NDCG, recall, coverage, a study's best value...) the best run is named.
+    """
+    with context.store.session() as session:
+        records = RunRecords(session, context.project_id)
+        runs = [records.get(run_id) for run_id in run_ids]
+        columns = [
+            {
+                "run_id": run.id,
+                "kind": run.kind,
+                "pipeline": run.pipeline,
+                "status": run.status,
+                "started_at": run.started_at.isoformat() if run.started_at else None,
+            }
+            for run in runs
+        ]
+        sides = [
+            {
+                **{f"param {k}": v for k, v in flatten(run.params).items()},
+                **{f"metric {k}": v for k, v in flatten(run.metrics).items()},
+            }
+            for run in runs
+        ]
+    keys = sorted({key for side in sides for key in side}, key=lambda k: (k.split(" ")[0], k))
+    rows: list[dict[str, Any]] = []
+    for key in keys:
+        values = [side.get(key) for side in sides]
+        same = all(v == values[0] for v in values)
+        if same and not all_rows:
+            continue
+        row: dict[str, Any] = {"what": key, "values": values, "same": same, "best": None}
+        numbers = [
+            v if isinstance(v, int | float) and not isinstance(v, bool) else None for v in values
+        ]
+        scored = [(v, i) for i, v in enumerate(numbers) if v is not None]
+        if key.startswith("metric ") and _higher_is_better(key) and len(scored) > 1 and not same:
+            row["best"] = columns[max(scored, key=lambda p: (p[0], -p[1]))[1]]["run_id"]
+        rows.append(row)
+    return {"runs": columns, "rows": rows}

@@ -96,33 +96,33 @@ class StudyResult:
 
 def run_study(
     model: str,
-    objective: Callable[[dict[str, Any]], float],
+    score: Callable[[list[dict[str, Any]]], list[tuple[float, float]]],
     *,
     n_trials: int,
     seed: int = 0,
-    n_jobs: int = 1,
+    batch: int = 1,
     on_trial: Callable[[TrialResult], None] | None = None,
     metric: str = "ndcg@10",
 ) -> StudyResult:
-    """Maximise ``objective(params)`` with optuna's TPE sampler; ``on_trial`` records each."""
-    import time
+    """Maximise with optuna's TPE sampler, ``batch`` trials proposed at a time.
 
+    ``score`` takes a batch of parameter sets and returns ``(value, seconds)`` for each,
+    in order; it may run them in parallel anywhere. Proposals depend only on ``seed``,
+    ``batch`` and earlier values, so the same search on threads or on a Ray cluster
+    proposes the same trials and ends with the same best parameters.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     results: list[TrialResult] = []
-
-    def wrapped(trial: optuna.Trial) -> float:
-        params = suggest(trial, model)
-        started = time.perf_counter()
-        value = float(objective(params))
-        result = TrialResult(trial.number, params, value, time.perf_counter() - started)
-        if on_trial is not None:
-            on_trial(result)
-        results.append(result)
-        return value
-
-    study.optimize(wrapped, n_trials=n_trials, n_jobs=n_jobs)
+    while len(results) < n_trials:
+        trials = [study.ask() for _ in range(min(max(1, batch), n_trials - len(results)))]
+        proposed = [suggest(trial, model) for trial in trials]
+        scored = score(proposed)
+        for trial, params, (value, seconds) in zip(trials, proposed, scored, strict=True):
+            study.tell(trial, float(value))
+            result = TrialResult(trial.number, params, float(value), seconds)
+            if on_trial is not None:
+                on_trial(result)
+            results.append(result)
     best = max(results, key=lambda r: r.value)
-    return StudyResult(
-        model, metric, best.params, best.value, sorted(results, key=lambda r: r.number)
-    )
+    return StudyResult(model, metric, best.params, best.value, results)

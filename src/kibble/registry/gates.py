@@ -8,6 +8,7 @@ user slice more than allowed, and must pass sanity checks (diversity, coverage).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -16,15 +17,27 @@ from kibble.errors import UsageError
 
 
 class GatePolicy(BaseModel):
-    """Thresholds for promotion; stored per registered model, defaults suit most recommenders."""
+    """Thresholds for promotion; stored per registered model, defaults suit most recommenders.
+
+    ``kibble apply`` writes one per model from the factory definition; a model without one
+    is gated with these defaults.
+    """
 
     metric: str = "ndcg"
+    beat_baseline: bool = True
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     bootstrap_samples: int = Field(default=1000, ge=100)
     champion_tolerance: float = Field(default=0.01, ge=0.0)
     slice_tolerance: float = Field(default=0.05, ge=0.0)
+    slice_tolerances: dict[str, float] = Field(
+        default_factory=dict, description="per-slice tolerance; others use slice_tolerance"
+    )
     min_distinct_lists_ratio: float = Field(default=0.1, ge=0.0, le=1.0)
     min_coverage_ratio: float = Field(default=0.5, ge=0.0)
+    safety_probe: bool = True
+    latency_sla_ms: float | None = Field(
+        default=None, gt=0, description="probe p99 limit; None uses serving.latency_sla_ms"
+    )
     seed: int = 0
 
 
@@ -43,6 +56,8 @@ class GateReport(BaseModel):
 
     checks: list[Check]
     passed: bool
+    policy: dict[str, Any] | None = None
+    policy_source: str = Field(default="", description="e.g. 'factory version 3' or 'default'")
 
     @classmethod
     def of(cls, checks: list[Check]) -> GateReport:
@@ -122,12 +137,13 @@ def _slices(
     for name in sorted(groups):
         users = groups[name]
         delta = float(np.mean([cand[u] - ref[u] for u in users]))
-        ok = delta >= -p.slice_tolerance
+        tolerance = p.slice_tolerances.get(name, p.slice_tolerance)
+        ok = delta >= -tolerance
         checks.append(
             Check(
                 name=f"slice:{name}",
                 measured=delta,
-                threshold=-p.slice_tolerance,
+                threshold=-tolerance,
                 passed=ok,
                 sentence=f"slice {name!r} ({len(users)} users) changes {p.metric} by {delta:+.4f}.",
             )
@@ -182,7 +198,7 @@ def evaluate_gates(
 ) -> GateReport:
     """Run every gate on per-user metrics (user id -> value) and return the report."""
     p = policy or GatePolicy()
-    checks = [_vs_baseline(candidate, baseline, p)]
+    checks = [_vs_baseline(candidate, baseline, p)] if p.beat_baseline else []
     reference = champion if champion is not None else baseline
     if champion is not None:
         checks.append(_vs_champion(candidate, champion, p))

@@ -1,8 +1,9 @@
 """Safety probe: run the candidate in a separate process and hit it with hostile requests.
 
 The worker (``kibble.registry.probe_worker``) loads the blob by digest; a crash there cannot
-take the registry down. Checks: no crash, exactly k unique valid items, clear errors for bad
-requests, p99 latency under the serving SLA, resident memory under a limit.
+take the registry down. Checks: no crash, exactly k unique valid items, context items (the
+item on screen, the basket, unknown ids) never returned, clear errors for bad requests,
+p99 latency under the SLA, resident memory under a limit.
 """
 
 from __future__ import annotations
@@ -66,6 +67,89 @@ def _check(name: str, measured: float, threshold: float, ok: bool, text: str) ->
     return Check(name=name, measured=measured, threshold=threshold, passed=ok, sentence=text)
 
 
+class _Crashed(Exception):
+    """The worker died on a request; ``args[0]`` says which."""
+
+
+UNKNOWN_ITEM = "probe-unknown-item"
+
+
+def _items(worker: _Worker, request: dict[str, Any]) -> list[str]:
+    answer = worker.ask(json.dumps(request))
+    if answer is None:
+        shown = ", ".join(f"{k}={v!r}" for k, v in request.items())
+        raise _Crashed(f"crashed on {shown}: {worker.close()}")
+    return [str(i) for i in answer.get("items", [])]
+
+
+def _wrong(items: list[str], k: int, valid: set[str], hidden: set[str]) -> bool:
+    """Exactly k unique valid items, none of them hidden by the context.
+
+    When k reaches past half of what may be shown, fewer are fine (a model rightly leaves
+    out what the user already bought), but not fewer than half of what may be shown."""
+    available = len(valid - hidden)
+    if 2 * k <= available:
+        size_ok = len(items) == k
+    else:
+        size_ok = available // 2 <= len(items) <= min(k, available)
+    return (
+        not size_ok
+        or len(set(items)) != len(items)
+        or bool(set(items) - valid)
+        or bool(set(items) & hidden)
+    )
+
+
+def _exact_k(worker: _Worker, known_users: Sequence[str], valid_items: set[str]) -> Check:
+    bad: list[str] = []
+    for user in [*known_users[:3], "never-seen-user", ""]:
+        for k in (0, 1, 10, 1000):
+            items = _items(worker, {"user_id": user, "k": k})
+            if _wrong(items, k, valid_items, set()):
+                bad.append(f"user={user!r} k={k}")
+    return _check(
+        "exact_k_unique_valid",
+        len(bad),
+        0,
+        not bad,
+        "every answer had k unique valid items (fewer only past half the catalogue)."
+        if not bad
+        else f"wrong lists for {', '.join(bad[:5])}.",
+    )
+
+
+def _context_items(worker: _Worker, known_users: Sequence[str], valid_items: set[str]) -> Check:
+    """Items in the request's context (the item on screen, the basket) must not come back,
+    unknown context ids must not break the model, and k must still be honoured."""
+    bad: list[str] = []
+    sent = 0
+    for user in [*known_users[:2], "never-seen-user"]:
+        top = [i for i in _items(worker, {"user_id": user, "k": 10}) if i in valid_items]
+        shown = top[3] if len(top) > 3 else UNKNOWN_ITEM
+        exclude = [*top[:3], UNKNOWN_ITEM]
+        hidden = {shown, *exclude}
+        for k in (1, 10, 1000):
+            request = {"user_id": user, "k": k, "item_id": shown, "exclude": exclude}
+            items = _items(worker, request)
+            sent += 1
+            if _wrong(items, k, valid_items, hidden):
+                leaked = sorted(set(items) & hidden)
+                bad.append(f"user={user!r} k={k}" + (f" returned {leaked}" if leaked else ""))
+    items = _items(worker, {"user_id": "never-seen-user", "k": 10, "item_id": UNKNOWN_ITEM})
+    sent += 1
+    if _wrong(items, 10, valid_items, {UNKNOWN_ITEM}):
+        bad.append("unknown item on screen")
+    return _check(
+        "context_items_excluded",
+        len(bad),
+        0,
+        not bad,
+        f"{sent} requests with context items: none came back and k was honoured."
+        if not bad
+        else f"context items mishandled for {'; '.join(bad[:5])}.",
+    )
+
+
 def run_probe(
     context: Context,
     digest: str,
@@ -75,40 +159,32 @@ def run_probe(
     allow: Sequence[str] = (),
     load_requests: int = 200,
     rss_limit_mb: float = 2048.0,
+    latency_sla_ms: float | None = None,
 ) -> GateReport:
-    """Probe the model blob ``digest``; ``valid_items`` are the in-stock, in-season ids."""
+    """Probe the model blob ``digest``; ``valid_items`` are the in-stock, in-season ids.
+
+    ``latency_sla_ms`` is the model's gate policy's limit (default: the serving SLA)."""
     worker = _Worker(context, digest, allow)
     if not worker.ready:
         err = worker.close()
         return GateReport.of([_check("loads", 0, 1, False, f"worker failed to load: {err}")])
-    checks: list[Check] = []
-    users = [*known_users[:3], "never-seen-user", ""]
-    bad_lists: list[str] = []
-    for user in users:
-        for k in (0, 1, 10, 1000):
-            answer = worker.ask(json.dumps({"user_id": user, "k": k}))
-            if answer is None:
-                err = worker.close()
-                return GateReport.of(
-                    [_check("no_crash", 0, 1, False, f"crashed on user={user!r} k={k}: {err}")]
-                )
-            items = answer.get("items", [])
-            want = min(k, len(valid_items))
-            if len(items) != want or len(set(items)) != len(items) or set(items) - valid_items:
-                bad_lists.append(f"user={user!r} k={k}")
-    checks.append(_check("no_crash", 1, 1, True, "the worker survived every probe request."))
-    checks.append(
-        _check(
-            "exact_k_unique_valid",
-            len(bad_lists),
-            0,
-            not bad_lists,
-            "every answer had exactly k unique valid items."
-            if not bad_lists
-            else f"wrong lists for {', '.join(bad_lists[:5])}.",
-        )
-    )
-    malformed = ["not json", "{}", '{"user_id": 3, "k": 1}', '{"user_id": "a", "k": -1}']
+    try:
+        exact = _exact_k(worker, known_users, valid_items)
+        in_context = _context_items(worker, known_users, valid_items)
+    except _Crashed as crash:
+        return GateReport.of([_check("no_crash", 0, 1, False, str(crash))])
+    checks = [
+        _check("no_crash", 1, 1, True, "the worker survived every probe request."),
+        exact,
+        in_context,
+    ]
+    malformed = [
+        "not json",
+        "{}",
+        '{"user_id": 3, "k": 1}',
+        '{"user_id": "a", "k": -1}',
+        '{"user_id": "a", "k": 1, "exclude": "i1"}',
+    ]
     answers = [worker.ask(m) for m in malformed]
     clear = sum(1 for a in answers if a is not None and "error" in a)
     checks.append(
@@ -120,7 +196,7 @@ def run_probe(
             f"{clear} of {len(malformed)} malformed requests got a clear error.",
         )
     )
-    sla = context.settings.serving.latency_sla_ms
+    sla = latency_sla_ms or context.settings.serving.latency_sla_ms
     lat = []
     for i in range(load_requests):
         t = time.perf_counter()

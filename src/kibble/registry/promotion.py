@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kibble.context import Context
 from kibble.registry.gates import GatePolicy, GateReport, evaluate_gates
@@ -22,7 +22,18 @@ class Evaluation:
     slices: Mapping[str, str] | None = None
     recommendations: Mapping[str, Sequence[str]] | None = None
     reference_coverage: int | None = None
-    policy: GatePolicy = field(default_factory=GatePolicy)
+    policy: GatePolicy | None = None  # None: the model's stored policy, else the defaults
+
+
+def stored_policy(registry: Registry, model_name: str) -> tuple[GatePolicy, str]:
+    """The policy the applied factory declared for ``model_name``, and where it came from."""
+    record = registry.gate_policy(model_name)
+    if record is None:
+        return GatePolicy(), "default"
+    source = (
+        "factory" if record.factory_version is None else f"factory version {record.factory_version}"
+    )
+    return GatePolicy.model_validate(record.policy), source
 
 
 def gate_candidate(
@@ -33,20 +44,26 @@ def gate_candidate(
     *,
     actor: str = "pipeline",
 ) -> GateReport:
-    """Run the gates; on pass the candidate becomes challenger, on fail it is archived."""
+    """Run the gates; on pass the candidate becomes challenger, on fail it is archived.
+
+    The thresholds are the model's stored policy (written by ``kibble apply``) unless the
+    evaluation carries its own; the report records which policy decided."""
     e = evaluation
-    report = evaluate_gates(
-        e.candidate,
-        e.baseline,
-        e.policy,
-        champion=e.champion,
-        slices=e.slices,
-        recommendations=e.recommendations,
-        reference_coverage=e.reference_coverage,
-    )
     with context.store.session() as s:
         reg = Registry(s, context.project_id)
         version = reg.version(reg.model(model_name), candidate_version)
+        policy, source = (e.policy, "given") if e.policy else stored_policy(reg, model_name)
+        report = evaluate_gates(
+            e.candidate,
+            e.baseline,
+            policy,
+            champion=e.champion,
+            slices=e.slices,
+            recommendations=e.recommendations,
+            reference_coverage=e.reference_coverage,
+        )
+        report.policy = policy.model_dump(mode="json")
+        report.policy_source = source
         report_id = reg.save_report(version, report.model_dump(mode="json"), report.passed)
         if report.passed:
             reg.move_alias(

@@ -6,9 +6,11 @@ running the controller twice (or after a restart) changes nothing extra.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+
+import numpy as np
 
 from kibble.rollouts.analysis import msprt_p_value
 from kibble.serving.routing import DEFAULT_GRADUAL_STEPS
@@ -25,6 +27,30 @@ class ArmMetrics:
     p99_ms: float
     impressions: int
     clicks: int
+    p95_ms: float = 0.0
+
+
+def summarize(
+    observations: Iterable[tuple[str, float | None, bool, bool]], clicks: Mapping[str, int]
+) -> dict[str, ArmMetrics]:
+    """Per-arm metrics from request-log rows ``(arm, latency_ms, failed, shadow)``.
+
+    Errors and latency count every answer an arm computed (shadow copies included, so a
+    shadowed challenger is judged too); impressions count only the lists users saw.
+    """
+    seen: dict[str, tuple[list[float], list[int]]] = {}
+    for arm, latency, failed, shadow in observations:
+        lat, counts = seen.setdefault(arm, ([], [0, 0, 0]))
+        counts[0] += 1
+        counts[1] += int(failed)
+        counts[2] += int(not shadow and not failed)
+        if latency is not None:
+            lat.append(latency)
+    out = {}
+    for arm, (lat, (n, errors, shown)) in seen.items():
+        p95, p99 = (float(v) for v in np.percentile(lat, [95, 99])) if lat else (0.0, 0.0)
+        out[arm] = ArmMetrics(n, errors, p99, shown, min(clicks.get(arm, 0), shown), p95)
+    return out
 
 
 @dataclass(frozen=True)
@@ -36,6 +62,7 @@ class Guardrails:
     ctr_margin: float = 0.005
     min_impressions: int = 1000
     alpha: float = 0.05
+    min_requests: int = 20  # guardrails judge an arm only after this many answers
 
 
 @dataclass(frozen=True)
@@ -68,10 +95,16 @@ def decide(
         return Verdict("hold", state, (f"rollout already {state.status}",), numbers)
     reasons: list[str] = []
     err = challenger.errors / challenger.requests if challenger.requests else 0.0
-    numbers.update(error_rate=err, p99_ms=challenger.p99_ms)
-    if err > rails.max_error_rate:
+    numbers.update(
+        error_rate=err,
+        p95_ms=challenger.p95_ms,
+        p99_ms=challenger.p99_ms,
+        requests=float(challenger.requests),
+    )
+    judged = challenger.requests >= rails.min_requests
+    if judged and err > rails.max_error_rate:
         reasons.append(f"error rate {err:.4f} > {rails.max_error_rate}")
-    if challenger.requests and challenger.p99_ms > rails.sla_p99_ms:
+    if judged and challenger.p99_ms > rails.sla_p99_ms:
         reasons.append(f"p99 {challenger.p99_ms:.1f} ms > SLA {rails.sla_p99_ms} ms")
     if reasons:
         return Verdict(
@@ -80,6 +113,17 @@ def decide(
             tuple(reasons),
             numbers,
         )
+    if numbers["challenger_share"] >= 1.0:
+        # All live traffic is on the challenger: no control arm to compare with here
+        # (the holdout keeps measuring lift); enough healthy answers complete it.
+        if challenger.impressions < rails.min_impressions:
+            return Verdict(
+                "hold",
+                state,
+                (f"need {rails.min_impressions} impressions (have {challenger.impressions})",),
+                numbers,
+            )
+        return _forward(state, numbers)
     ctr_c = champion.clicks / champion.impressions if champion.impressions else 0.0
     ctr_x = challenger.clicks / challenger.impressions if challenger.impressions else 0.0
     numbers.update(ctr_champion=ctr_c, ctr_challenger=ctr_x)
@@ -106,6 +150,11 @@ def decide(
             (f"CTR {ctr_x:.4f} worse than champion {ctr_c:.4f} beyond margin",),
             numbers,
         )
+    return _forward(state, numbers)
+
+
+def _forward(state: RolloutState, numbers: dict[str, float]) -> Verdict:
+    """A healthy step: advance to the next share, or promote after the last one."""
     if state.step + 1 >= len(state.steps):
         return Verdict(
             "promote",

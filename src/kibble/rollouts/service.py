@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from kibble.context import Context
-from kibble.errors import ConflictError, NotFoundError
+from kibble.errors import ConflictError, NotFoundError, UsageError
 from kibble.rollouts.analysis import ips, snips
-from kibble.rollouts.controller import ArmMetrics, Guardrails, RolloutState, decide
-from kibble.serving.pointers import resolve_aliases, set_champion
+from kibble.rollouts.controller import ArmMetrics, Guardrails, RolloutState, decide, summarize
+from kibble.serving.pointers import LIVE_POLICIES, resolve_aliases, set_champion
 from kibble.serving.routing import DEFAULT_GRADUAL_STEPS, RoutingSpec, route
 from kibble.store.models import Rollout
 from kibble.store.repositories.serving import Feedback, Rollouts, ServedRequests
@@ -31,9 +33,17 @@ def _summary(r: Rollout) -> dict[str, Any]:
 
 
 def start(
-    context: Context, deployment: str, model_name: str, challenger: str, policy: str = "gradual"
+    context: Context,
+    deployment: str,
+    model_name: str,
+    challenger: str | None = None,
+    policy: str = "gradual",
+    steps: Sequence[float] = DEFAULT_GRADUAL_STEPS,
 ) -> dict[str, Any]:
-    """Begin a rollout of ``challenger`` (``name:version``) against the champion."""
+    """Begin a rollout of ``challenger`` (``name:version``; default: the registry's
+    ``challenger`` alias) against the registry's champion."""
+    if policy not in LIVE_POLICIES:
+        raise UsageError(f"unknown rollout policy {policy!r}", hint=f"use one of {LIVE_POLICIES}")
     with context.store.session() as session:
         repo = Rollouts(session, context.project_id)
         if repo.active(deployment) is not None:
@@ -42,28 +52,34 @@ def start(
                 hint="promote or abort it first",
             )
         refs = resolve_aliases(session, context.project_id, model_name)
+        if challenger is None:
+            if "challenger" not in refs:
+                raise NotFoundError(
+                    f"model {model_name!r} has no challenger alias",
+                    hint="name one (name:version) or pass a candidate through the gates",
+                )
+            challenger = refs["challenger"].label
         if challenger not in refs:
             raise NotFoundError(f"no version {challenger!r}", hint=f"use {model_name}:<version>")
-        row = repo.start(
-            deployment, refs["champion"].label, challenger, policy, list(DEFAULT_GRADUAL_STEPS)
-        )
+        if challenger == refs["champion"].label:
+            raise ConflictError(f"{challenger} is already champion", hint="roll out another one")
+        row = repo.start(deployment, refs["champion"].label, challenger, policy, list(steps))
         out = _summary(row)
     context.audit("rollout.start", deployment, challenger=challenger, policy=policy)
     return out
 
 
-def arm_metrics(context: Context, since: datetime) -> dict[str, ArmMetrics]:
-    """Per-arm impressions (served lists) and clicks (attributed feedback) since a time."""
+def _arm_metrics(
+    session: Session, project_id: str, deployment: str, since: datetime
+) -> dict[str, ArmMetrics]:
+    observed = ServedRequests(session, project_id).observations(deployment, since)
+    return summarize(observed, Feedback(session, project_id).count_by_arm(since))
+
+
+def arm_metrics(context: Context, deployment: str, since: datetime) -> dict[str, ArmMetrics]:
+    """Per-arm requests, errors, p95/p99 latency (request log) and clicks since a time."""
     with context.store.session() as session:
-        served = ServedRequests(session, context.project_id).since(since)
-        events = Feedback(session, context.project_id).since(since)
-    counts: dict[str, list[int]] = {}
-    for s in served:
-        counts.setdefault(s.arm, [0, 0])[0] += 1
-    for e in events:
-        if e.arm and e.event_type == "click":
-            counts.setdefault(e.arm, [0, 0])[1] += 1
-    return {a: ArmMetrics(n, 0, 0.0, n, min(c, n)) for a, (n, c) in counts.items()}
+        return _arm_metrics(session, context.project_id, deployment, since)
 
 
 def step(
@@ -72,28 +88,38 @@ def step(
     rails: Guardrails | None = None,
     metrics: dict[str, ArmMetrics] | None = None,
 ) -> dict[str, Any]:
-    """Run the controller once: level-triggered, records the decision and its numbers."""
+    """Run the controller once: level-triggered, records the decision and its numbers.
+
+    One transaction row-locks the rollout (``SKIP LOCKED`` on PostgreSQL; SQLite's
+    ``BEGIN IMMEDIATE`` serialises writers), so when several replicas tick at once
+    exactly one decides; the others get ``skipped``. Metrics come from the request log
+    and attributed clicks since the current step began, unless ``metrics`` is given.
+    """
     rails = rails or Guardrails(sla_p99_ms=context.settings.serving.latency_sla_ms)
     with context.store.session() as session:
         repo = Rollouts(session, context.project_id)
-        row = repo.active(deployment)
+        row = repo.active(deployment, lock=True)
         if row is None:
-            raise NotFoundError(
-                f"no active rollout for {deployment!r}",
-                hint="start one with `kibble rollout start`",
-            )
+            if repo.active(deployment) is None:
+                raise NotFoundError(
+                    f"no active rollout for {deployment!r}",
+                    hint="start one with `kibble rollout start`",
+                )
+            return {"deployment": deployment, "action": "skipped", "reasons": ["locked"]}
         since = row.updated_at or row.created_at
-    seen = metrics if metrics is not None else arm_metrics(context, since)
-    empty = ArmMetrics(0, 0, 0.0, 0, 0)
-    state = RolloutState(row.step, tuple(row.steps), "active")
-    verdict = decide(state, seen.get(row.champion, empty), seen.get(row.challenger, empty), rails)
-    with context.store.session() as session:
-        repo = Rollouts(session, context.project_id)
-        live = session.get(Rollout, row.id)
-        assert live is not None
+        seen = (
+            metrics
+            if metrics is not None
+            else _arm_metrics(session, context.project_id, deployment, since)
+        )
+        empty = ArmMetrics(0, 0, 0.0, 0, 0)
+        state = RolloutState(row.step, tuple(row.steps), "active")
+        verdict = decide(
+            state, seen.get(row.champion, empty), seen.get(row.challenger, empty), rails
+        )
         if verdict.action != "hold":
             repo.record(
-                live,
+                row,
                 verdict.action,
                 verdict.next_state.step,
                 verdict.next_state.status,
@@ -101,15 +127,20 @@ def step(
                 verdict.numbers,
             )
         if verdict.action == "promote":
-            model_name = row.challenger.rpartition(":")[0]
-            set_champion(session, context.project_id, model_name, row.challenger)
-        out = {
-            **_summary(live),
+            set_champion(
+                session,
+                context.project_id,
+                row.challenger.rpartition(":")[0],
+                row.challenger,
+                actor=f"rollout-controller:{context.actor}",
+                reason="; ".join(verdict.reasons),
+            )
+        return {
+            **_summary(row),
             "action": verdict.action,
             "reasons": list(verdict.reasons),
             "numbers": verdict.numbers,
         }
-    return out
 
 
 def finish(context: Context, deployment: str, action: str, reason: str) -> dict[str, Any]:
@@ -126,7 +157,12 @@ def finish(context: Context, deployment: str, action: str, reason: str) -> dict[
         repo.record(row, action, row.step, status, [reason], {})
         if action == "promote":
             set_champion(
-                session, context.project_id, row.challenger.rpartition(":")[0], row.challenger
+                session,
+                context.project_id,
+                row.challenger.rpartition(":")[0],
+                row.challenger,
+                actor=context.actor,
+                reason=reason,
             )
         out = _summary(row)
     context.audit(f"rollout.{action}", deployment, reason=reason)
@@ -157,7 +193,11 @@ def status(context: Context, deployment: str) -> dict[str, Any]:
 def replay(context: Context, spec: RoutingSpec, since: datetime) -> dict[str, float]:
     """Off-policy value (click rate) of ``spec`` on logged traffic: IPS and SNIPS."""
     with context.store.session() as session:
-        served = ServedRequests(session, context.project_id).since(since)
+        served = [
+            s
+            for s in ServedRequests(session, context.project_id).since(since)
+            if s.shadow_of is None and s.error is None
+        ]
         clicked = {
             e.request_id
             for e in Feedback(session, context.project_id).since(since)

@@ -17,21 +17,19 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from kibble.context import Context
 from kibble.errors import KibbleError, NotFoundError, UsageError
 from kibble.recsys.base import RecContext
+from kibble.rollouts.controller import Guardrails
+from kibble.serving.background import ControllerLoop
 from kibble.serving.feedback import accept
+from kibble.serving.metrics import Metrics
 from kibble.serving.requestlog import RequestLog
 from kibble.serving.routing import route
+from kibble.serving.shadow import ShadowRunner
 from kibble.serving.state import ModelHolder, Snapshot
 from kibble.store.repositories.serving import ServedRequests
 
@@ -57,35 +55,25 @@ class RecRequest(BaseModel):
     exclude: list[str] = Field(default_factory=list, max_length=1000)
 
 
-class Metrics:
-    """Per-app registry: labels route/model/version/arm only (never user or item)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        labels = ["route", "model", "version", "arm"]
-        self.requests = Counter(
-            "kibble_requests", "served requests", labels, registry=self.registry
-        )
-        self.errors = Counter("kibble_errors", "failed requests", ["route"], registry=self.registry)
-        self.latency = Histogram(
-            "kibble_latency_seconds",
-            "request latency",
-            labels,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
-            registry=self.registry,
-        )
-        self.feedback = Counter(
-            "kibble_feedback_events", "feedback events accepted", ["new"], registry=self.registry
-        )
-
-
 def create_app(
-    context: Context, deployment: str, model_name: str, *, poll_s: float = 1.0
+    context: Context,
+    deployment: str,
+    model_name: str,
+    *,
+    poll_s: float = 1.0,
+    controller_s: float = 0.0,
+    rails: Guardrails | None = None,
 ) -> FastAPI:
-    """Build the app for one deployment; models load on startup and follow the store."""
+    """Build the app for one deployment; models load on startup and follow the store.
+
+    ``controller_s`` > 0 runs the rollout controller every that many seconds (one
+    replica decides per tick, see ``serving.background``); ``rails`` overrides its limits.
+    """
     holder = ModelHolder(context, deployment, model_name)
     requests = RequestLog(context)
-    metrics = Metrics()
+    metrics = Metrics(context)
+    shadow = ShadowRunner(requests, metrics, deployment)
+    controller = ControllerLoop(context, holder, metrics, controller_s, rails)
     recent: OrderedDict[str, str] = OrderedDict()
 
     @asynccontextmanager
@@ -93,12 +81,18 @@ def create_app(
         holder.refresh()
         holder.start(poll_s)
         requests.start()
+        controller.start()
         yield
+        controller.stop()
         holder.stop()
+        shadow.stop()
         requests.stop()
 
     app = FastAPI(title="kibble serving", default_response_class=ORJSONResponse, lifespan=lifespan)
     app.state.holder = holder
+    app.state.shadow = shadow
+    app.state.requests = requests
+    app.state.controller = controller
 
     @app.exception_handler(KibbleError)
     async def kibble_error(_: Request, exc: KibbleError) -> ORJSONResponse:
@@ -113,49 +107,87 @@ def create_app(
             raise KibbleError("no model loaded yet", hint="wait for /readyz to return 200")
         return snap
 
+    def log_row(
+        request_id: str,
+        user_id: str,
+        arm: str,
+        p: float,
+        items: list[Any],
+        started: float,
+        **extra: Any,
+    ) -> None:
+        requests.put(
+            {
+                "request_id": request_id,
+                "deployment": deployment,
+                "user_id": user_id,
+                "arm": arm,
+                "model_version": arm,
+                "probability": p,
+                "items": items,
+                "ts": datetime.now(UTC),
+                "latency_ms": (time.perf_counter() - started) * 1000,
+                **extra,
+            }
+        )
+
     def recommend(body: RecRequest) -> dict[str, Any]:
         start = time.perf_counter()
         snap = snapshot()  # one read: the request finishes on this version
-        decision = route(snap.spec, body.user_id)
-        model = snap.models[decision.arm]
+        decision = route(snap.spec, body.user_id, snap.bandit)
+        arm, fallback_from = decision.arm, None
         ctx = RecContext(
             item_id=body.item_id,
             category=body.category,
             species=body.species,
             exclude=frozenset(body.exclude),
         )
-        recs = model.recommend(body.user_id, body.k, context=ctx, explain=True)
+        try:
+            recs = snap.models[arm].recommend(body.user_id, body.k, context=ctx, explain=True)
+        except Exception as exc:
+            # The failure is logged against its arm (the controller's error rate); the
+            # user gets the champion's answer when it was another arm that failed.
+            log_row(
+                uuid.uuid4().hex,
+                body.user_id,
+                arm,
+                decision.probability,
+                [],
+                start,
+                error=f"{type(exc).__name__}: {exc}"[:256],
+            )
+            metrics.arm_errors.labels(arm).inc()
+            if arm == snap.spec.champion:
+                metrics.errors.labels("/v1/recommendations").inc()
+                raise KibbleError(
+                    f"model {arm} failed to answer", hint="retry; the error is logged"
+                ) from exc
+            arm, fallback_from = snap.spec.champion, arm
+            recs = snap.models[arm].recommend(body.user_id, body.k, context=ctx, explain=True)
         request_id = uuid.uuid4().hex
         items = [{"item_id": r.item_id, "score": r.score, "reasons": r.reasons} for r in recs]
-        name, _, version = decision.arm.rpartition(":")
+        name, _, version = arm.rpartition(":")
         out = {
             "request_id": request_id,
             "user_id": body.user_id,
             "model": name,
             "version": version,
-            "arm": decision.arm,
+            "arm": arm,
             "probability": decision.probability,
             "holdout": decision.holdout,
             "items": items,
         }
-        requests.put(
-            {
-                "request_id": request_id,
-                "deployment": deployment,
-                "user_id": body.user_id,
-                "arm": decision.arm,
-                "model_version": decision.arm,
-                "probability": decision.probability,
-                "items": items,
-                "ts": datetime.now(UTC),
-            }
-        )
-        recent[request_id] = decision.arm
+        if fallback_from is not None:
+            out["fallback_from"] = fallback_from
+        log_row(request_id, body.user_id, arm, decision.probability, items, start)
+        recent[request_id] = arm
         if len(recent) > RECENT:
             recent.popitem(last=False)
-        labels = ("/v1/recommendations", name, version, decision.arm)
+        labels = ("/v1/recommendations", name, version, arm)
         metrics.requests.labels(*labels).inc()
         metrics.latency.labels(*labels).observe(time.perf_counter() - start)
+        if decision.shadow is not None and decision.shadow in snap.models:
+            shadow.submit(snap.models[decision.shadow], decision.shadow, out, body.k, ctx)
         return out
 
     @app.get("/v1/recommendations")
@@ -215,7 +247,16 @@ def create_app(
         snap = holder.current
         if snap is None:
             return ORJSONResponse({"ready": False}, status_code=503)
-        return ORJSONResponse({"ready": True, "arms": sorted(snap.models), "v": snap.version})
+        return ORJSONResponse(
+            {
+                "ready": True,
+                "champion": snap.spec.champion,
+                "challenger": snap.spec.challenger,
+                "policy": snap.spec.policy,
+                "arms": sorted(snap.models),
+                "v": snap.version,
+            }
+        )
 
     @app.get("/metrics")
     async def prometheus() -> Response:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import sqlalchemy as sa
 
 from kibble.context import Context
 from kibble.errors import UsageError
@@ -65,11 +66,22 @@ def _parse_ts(ts: Any, i: int) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def accept(context: Context, events: Sequence[dict[str, Any]]) -> int:
-    """Validate and commit a batch; returns how many events were new."""
+def accept(context: Context, events: Sequence[dict[str, Any]], attempts: int = 3) -> int:
+    """Validate and commit a batch; returns how many events were new.
+
+    Two replicas may take the same event at once: the loser's insert hits the unique
+    (project, event_id) key and rolls back; the retry then sees the winner's rows and
+    skips them, so each event lands exactly once and both callers get a 2xx.
+    """
     rows = validate(events)
-    with context.store.session() as session:
-        return Feedback(session, context.project_id).add(rows)
+    for attempt in range(attempts):
+        try:
+            with context.store.session() as session:
+                return Feedback(session, context.project_id).add(rows)
+        except sa.exc.IntegrityError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def export_feedback(context: Context, since: datetime | None = None) -> pa.Table:

@@ -13,19 +13,27 @@ from dataclasses import dataclass, field
 from kibble.context import Context
 from kibble.recsys.base import Recommender, load_model
 from kibble.serving.pointers import VersionRef, routing_for
-from kibble.serving.routing import RoutingSpec
+from kibble.serving.routing import ArmStats, RoutingSpec
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Routing spec plus the loaded models for its arms; never mutated after creation."""
+    """Routing spec plus the loaded models for its arms; never mutated after creation.
+
+    ``bandit`` holds each arm's reward counts for Thompson sampling (empty otherwise).
+    """
 
     spec: RoutingSpec
     models: dict[str, Recommender]
     version: int = 0
     refs: dict[str, VersionRef] = field(default_factory=dict)
+    bandit: dict[str, ArmStats] = field(default_factory=dict)
+
+    @property
+    def champion(self) -> str:
+        return self.spec.champion
 
 
 class ModelHolder:
@@ -44,18 +52,20 @@ class ModelHolder:
         """Re-read the store; load/warm any new version; swap. True when something changed."""
         with self._lock:
             with self.context.store.session() as session:
-                spec, refs = routing_for(
+                spec, refs, stats = routing_for(
                     session, self.context.project_id, self.deployment, self.model_name
                 )
             old = self.current
             if old is not None and old.spec == spec and old.refs == refs:
+                if old.bandit != stats:  # new rewards only: same models, new shares
+                    self.current = Snapshot(spec, old.models, old.version, refs, stats)
                 return False
             models: dict[str, Recommender] = {}
             for label, ref in refs.items():
                 same = old is not None and old.refs.get(label) == ref and label in old.models
                 models[label] = old.models[label] if same and old else self._load(ref)
             version = (old.version + 1) if old else 1
-            self.current = Snapshot(spec, models, version, refs)  # the atomic switch
+            self.current = Snapshot(spec, models, version, refs, stats)  # the atomic switch
             log.info("serving snapshot %d: %s", version, sorted(models))
             return True
 

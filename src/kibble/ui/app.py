@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from kibble.context import Context
 from kibble.errors import KibbleError
-from kibble.ui import pages
+from kibble.ui import lineage_view, pages
 from kibble.ui.views import Page
 
 COOKIE = "kibble_session"
@@ -107,6 +107,17 @@ def create_ui(
             return None
         with context.store.session() as session:
             return resolve_token(session, token)
+
+    def scoped(principal: Principal) -> Context:
+        """The context narrowed to the signed-in project and person (for audit)."""
+        return Context(
+            settings=context.settings,
+            store=context.store,
+            artifacts=context.artifacts,
+            project=principal.project,
+            project_id=principal.project_id,
+            actor=principal.actor,
+        )
 
     def same_origin(request: Request) -> bool:
         origin = request.headers.get("origin") or request.headers.get("referer")
@@ -254,16 +265,14 @@ def create_ui(
     deployments = hooked(
         "deployments", lambda s, p, q: pages.deployments(s, p.project_id, prefix, q.get("name", ""))
     )
-    monitoring = hooked("monitoring", lambda s, p, q: pages.monitoring(s, p.project_id, prefix))
-    lineage = hooked(
-        "lineage",
-        lambda s, p, q: Page("Lineage", subtitle="Lineage is not available in this installation."),
+    monitoring = hooked(
+        "monitoring",
+        lambda s, p, q: pages.monitoring(s, p.project_id, prefix, q.get("family", "")),
     )
+    lineage = hooked("lineage", lambda s, p, q: lineage_view.lineage(scoped(p), s, prefix, q))
     explain = hooked(
         "explain",
-        lambda s, p, q: Page(
-            "Explain", subtitle="Request explanations are not available in this installation."
-        ),
+        lambda s, p, q: lineage_view.explain(s, p.project_id, prefix, q.get("request", "")),
     )
 
     for slug, builder in [
@@ -334,16 +343,8 @@ def create_ui(
                 heading="A reason is required",
                 message="Say why it is safe to release the run; it goes in the audit log.",
             )
-        scoped = Context(
-            settings=context.settings,
-            store=context.store,
-            artifacts=context.artifacts,
-            project=principal.project,
-            project_id=principal.project_id,
-            actor=principal.actor,
-        )
         try:
-            release_run(scoped, run_id[:64], reason.strip()[:500], principal.actor)
+            release_run(scoped(principal), run_id[:64], reason.strip()[:500], principal.actor)
         except KibbleError as exc:
             return render(
                 request,
@@ -355,7 +356,9 @@ def create_ui(
                 heading="Could not release",
                 message=str(exc),
             )
-        return RedirectResponse(f"{prefix}/runs/{run_id}?flash=released", status_code=303)
+        return RedirectResponse(
+            f"{prefix}/runs/{run_id}?flash=released:+the+scheduler+resumes+it", status_code=303
+        )
 
     @app.get(f"{prefix}/models/{{name}}", response_class=HTMLResponse)
     def model_page(request: Request, name: str) -> Response:

@@ -9,22 +9,30 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from kibble.store.models import (
     Alert,
+    AliasHistory,
     AuditEvent,
     Dataset,
     Deployment,
+    GateReportRecord,
+    MetricPoint,
+    ModelAlias,
     ModelVersion,
     RegisteredModel,
+    Rollout,
     Run,
     StepRun,
     TableVersion,
 )
+from kibble.store.repositories.data import DataRecords
+from kibble.store.repositories.pipelines import RunRecords
+from kibble.store.repositories.serving import Rollouts
 from kibble.ui.views import (
     Page,
     cards,
@@ -39,6 +47,9 @@ from kibble.ui.views import (
 )
 
 PAGE_SIZE = 50
+LOG_LINES = 200
+METRIC_CHARTS = 24
+METRIC_WINDOW = timedelta(days=90)
 RUN_STATUSES = ["", "pending", "running", "succeeded", "failed", "held", "crashed", "cancelled"]
 
 
@@ -288,6 +299,37 @@ def run_detail(
             ],
         )
     )
+    outputs = [
+        (s.name, s.outputs["value"]["digest"])
+        for s in steps
+        if isinstance(s.outputs.get("value"), dict) and s.outputs["value"].get("digest")
+    ]
+    page.add(
+        table(
+            "run-outputs",
+            "Outputs",
+            ["step", "artifact", "trace"],
+            [
+                [
+                    name,
+                    digest,
+                    link("lineage", f"{prefix}/lineage?target={digest}", f"trace-{name}"),
+                ]
+                for name, digest in outputs
+            ],
+            empty="no stored outputs",
+        )
+    )
+    logs = RunRecords(session, project_id).logs(run.id)[-LOG_LINES:]
+    page.add(
+        table(
+            "logs",
+            "Logs",
+            ["at", "step", "level", "message"],
+            [[when(line.logged_at), line.step, line.level, line.message] for line in logs],
+            empty="no log lines",
+        )
+    )
     page.add(json_block("params", "Parameters", run.params))
     page.add(
         json_block(
@@ -316,8 +358,8 @@ def run_detail(
                     [
                         link(
                             f"{names.get(m.model_id, '?')} v{m.version}",
-                            f"{prefix}/models/{names.get(m.model_id, '')}",
-                            f"model-link-{m.version}",
+                            f"{prefix}/models/{quote(names.get(m.model_id, ''))}",
+                            f"model-link-{names.get(m.model_id, '')}-{m.version}",
                         ),
                         m.version,
                     ]
@@ -361,7 +403,11 @@ def data(session: Session, project_id: str, prefix: str, table_name: str) -> Pag
             "Tables",
             ["table", "versions", "location"],
             [
-                [link(d.name, f"{prefix}/data?table={d.name}"), counts.get(d.id, 0), d.uri]
+                [
+                    link(d.name, f"{prefix}/data?table={quote(d.name)}", f"table-{d.name}"),
+                    counts.get(d.id, 0),
+                    d.uri,
+                ]
                 for d in datasets
             ],
         )
@@ -398,6 +444,49 @@ def data(session: Session, project_id: str, prefix: str, table_name: str) -> Pag
                     }
                 ],
                 type="bar",
+            )
+        )
+        records = DataRecords(session, project_id)
+        checks = records.latest_checks(chosen)
+        page.add(
+            table(
+                "checks",
+                f"Latest checks of {chosen.name}",
+                ["check", "partition", "status", "expected", "observed", "version", "message"],
+                [
+                    [
+                        c.name,
+                        c.partition,
+                        status(c.status),
+                        _short(c.expected),
+                        _short(c.observed),
+                        c.table_version,
+                        c.message,
+                    ]
+                    for c in checks
+                ],
+                empty="no checks recorded",
+            )
+        )
+        loads = records.loads(chosen, limit=PAGE_SIZE)
+        page.add(
+            table(
+                "loads",
+                f"Loads into {chosen.name}",
+                ["partition", "status", "read", "written", "quarantined", "duplicates", "source"],
+                [
+                    [
+                        load.partition,
+                        status(load.status),
+                        load.rows_read,
+                        load.rows_written,
+                        load.rows_rejected,
+                        load.rows_duplicate,
+                        _short(load.source, 80),
+                    ]
+                    for load in loads
+                ],
+                empty="no loads recorded",
             )
         )
     return page
@@ -450,15 +539,40 @@ def model_detail(session: Session, project_id: str, prefix: str, name: str) -> P
         .limit(PAGE_SIZE)
     ).all()
     metric_names = sorted({k for v in versions for k, x in v.metrics.items() if _is_number(x)})[:8]
+    numbers = dict(
+        session.execute(
+            sa.select(ModelVersion.id, ModelVersion.version).where(
+                ModelVersion.project_id == project_id, ModelVersion.model_id == model.id
+            )
+        ).all()
+    )
+    aliases = session.scalars(
+        sa.select(ModelAlias)
+        .where(ModelAlias.project_id == project_id, ModelAlias.model_id == model.id)
+        .order_by(ModelAlias.alias)
+    ).all()
+    alias_of: dict[int, list[str]] = defaultdict(list)
+    for a in aliases:
+        alias_of[numbers.get(a.version_id, -1)].append(a.alias)
     page = Page(f"Model {model.name}", subtitle=model.description)
+    page.add(
+        table(
+            "aliases",
+            "Aliases",
+            ["alias", "version"],
+            [[a.alias, _version_label(numbers.get(a.version_id))] for a in aliases],
+            empty="no aliases set",
+        )
+    )
     page.add(
         table(
             "versions",
             "Versions (metrics side by side)",
-            ["version", "flavor", "status", "run", "created", *metric_names],
+            ["version", "aliases", "flavor", "status", "run", "created", *metric_names],
             [
                 [
                     v.version,
+                    ", ".join(alias_of.get(v.version, [])) or None,
                     v.flavor,
                     status(v.status),
                     link(v.run_id[:8], f"{prefix}/runs/{v.run_id}") if v.run_id else None,
@@ -482,6 +596,60 @@ def model_detail(session: Session, project_id: str, prefix: str, name: str) -> P
                 }
                 for k in metric_names
             ],
+            xaxis={"type": "category", "title": {"text": "version"}},
+        )
+    )
+    history = session.scalars(
+        sa.select(AliasHistory)
+        .where(AliasHistory.project_id == project_id, AliasHistory.model_id == model.id)
+        .order_by(AliasHistory.created_at.desc(), AliasHistory.id)
+        .limit(PAGE_SIZE)
+    ).all()
+    page.add(
+        table(
+            "alias-history",
+            "Alias history",
+            ["when", "alias", "from", "to", "by", "why", "gate report"],
+            [
+                [
+                    when(h.created_at),
+                    h.alias,
+                    _version_label(numbers.get(h.from_version_id or "")),
+                    _version_label(numbers.get(h.to_version_id or "")),
+                    h.actor,
+                    h.reason,
+                    h.gate_report_id[:8] if h.gate_report_id else None,
+                ]
+                for h in history
+            ],
+            empty="no alias moves yet",
+        )
+    )
+    reports = session.scalars(
+        sa.select(GateReportRecord)
+        .where(
+            GateReportRecord.project_id == project_id,
+            GateReportRecord.version_id.in_(list(numbers)),
+        )
+        .order_by(GateReportRecord.created_at.desc())
+        .limit(PAGE_SIZE)
+    ).all()
+    page.add(
+        table(
+            "gate-reports",
+            "Gate reports",
+            ["report", "version", "passed", "when", "checks"],
+            [
+                [
+                    r.id[:8],
+                    _version_label(numbers.get(r.version_id)),
+                    status("passed" if r.passed else "failed"),
+                    when(r.created_at),
+                    _gate_summary(r.report),
+                ]
+                for r in reports
+            ],
+            empty="no gate reports",
         )
     )
     deployments = session.scalars(
@@ -496,7 +664,11 @@ def model_detail(session: Session, project_id: str, prefix: str, name: str) -> P
             ["deployment", "status"],
             [
                 [
-                    link(d.name, f"{prefix}/deployments?name={d.name}", f"deployment-{d.name}"),
+                    link(
+                        d.name,
+                        f"{prefix}/deployments?name={quote(d.name)}",
+                        f"deployment-{d.name}",
+                    ),
                     status(d.status),
                 ]
                 for d in deployments
@@ -525,6 +697,23 @@ def model_detail(session: Session, project_id: str, prefix: str, name: str) -> P
     return page
 
 
+def _version_label(version: int | None) -> str | None:
+    return None if version is None else f"v{version}"
+
+
+def _gate_summary(report: dict[str, Any]) -> str:
+    """``name: passed`` per check when the report lists checks, else the report, short."""
+    checks = report.get("checks")
+    if isinstance(checks, list) and all(isinstance(c, dict) for c in checks):
+        return _short(
+            "; ".join(
+                f"{c.get('name', '?')}: {'pass' if c.get('passed') else 'FAIL'}" for c in checks
+            ),
+            240,
+        )
+    return _short(report, 240)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -545,23 +734,181 @@ def deployments(session: Session, project_id: str, prefix: str, name: str) -> Pa
             ["deployment", "model", "status", "policy"],
             [
                 [
-                    link(d.name, f"{prefix}/deployments?name={d.name}"),
-                    d.model_name,
+                    link(d.name, f"{prefix}/deployments?name={quote(d.name)}", f"open-{d.name}"),
+                    link(d.model_name, f"{prefix}/models/{quote(d.model_name)}"),
                     status(d.status),
                     _short(d.policy),
                 ]
                 for d in rows
             ],
+            empty="no deployments",
         )
     )
     chosen = next((d for d in rows if d.name == name), None)
-    if chosen is not None:
-        page.add(json_block("policy", f"Routing policy of {chosen.name}", chosen.policy))
+    if chosen is None:
+        return page
+    page.subtitle = f"Deployment {chosen.name} of model {chosen.model_name}"
+    arms = _arms(chosen.policy)
+    page.add(
+        table(
+            "arms",
+            f"Arms of {chosen.name}",
+            ["arm", "traffic share"],
+            [[arm, share] for arm, share in arms],
+            empty="the policy names no arms",
+        )
+    )
+    page.add(json_block("policy", f"Routing policy of {chosen.name}", chosen.policy))
+    rollouts = session.scalars(
+        sa.select(Rollout)
+        .where(Rollout.project_id == project_id, Rollout.deployment == chosen.name)
+        .order_by(Rollout.created_at.desc())
+        .limit(PAGE_SIZE)
+    ).all()
+    page.add(
+        table(
+            "rollouts",
+            "Rollouts",
+            ["started", "champion", "challenger", "policy", "step", "status"],
+            [
+                [
+                    when(r.created_at),
+                    r.champion,
+                    r.challenger,
+                    r.policy,
+                    f"{r.step + 1}/{len(r.steps)}" if r.steps else r.step,
+                    status(r.status),
+                ]
+                for r in rollouts
+            ],
+            empty="no rollouts yet",
+        )
+    )
+    if rollouts:
+        latest = rollouts[0]
+        decisions = Rollouts(session, project_id).decisions(latest.id)
+        page.add(
+            table(
+                "decisions",
+                f"Decisions of the latest rollout ({latest.challenger})",
+                ["when", "action", "step", "traffic", "why", "numbers"],
+                [
+                    [
+                        when(d.created_at),
+                        d.action,
+                        d.step,
+                        latest.steps[d.step] if 0 <= d.step < len(latest.steps) else None,
+                        "; ".join(str(r) for r in d.reasons) or None,
+                        _short({k: _fmt(v) for k, v in d.numbers.items()}, 240),
+                    ]
+                    for d in decisions
+                ],
+                empty="no decisions yet",
+            )
+        )
+    page.add(_metric_chart(session, project_id, "deployment-metrics", chosen.name))
     return page
 
 
-def monitoring(session: Session, project_id: str, prefix: str) -> Page:
+def _arms(policy: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(arm, share) from the common policy shapes: ``arms`` as a list or a mapping."""
+    arms = policy.get("arms")
+    if isinstance(arms, dict):
+        return [(str(k), _fmt(v)) for k, v in arms.items()]
+    if isinstance(arms, list):
+        out = []
+        for arm in arms:
+            if isinstance(arm, dict):
+                out.append(
+                    (
+                        str(arm.get("name") or arm.get("version") or arm.get("model") or "?"),
+                        _fmt(arm.get("share", arm.get("weight", arm.get("traffic")))),
+                    )
+                )
+            else:
+                out.append((str(arm), None))
+        return out
+    return []
+
+
+def _metric_chart(
+    session: Session, project_id: str, section_id: str, deployment: str
+) -> dict[str, Any]:
+    """The metric series labelled with one deployment (CTR per arm, latency...)."""
+    return chart(
+        section_id,
+        f"Metrics of {deployment}",
+        _metric_series(session, project_id, MetricPoint.deployment == deployment),
+    )
+
+
+def _metric_series(
+    session: Session, project_id: str, *where: sa.ColumnElement[bool]
+) -> list[dict[str, Any]]:
+    """One series per (metric, labels) over the last ``METRIC_WINDOW`` of recorded data
+    (the newest point, not the clock, ends the window: simulated days may lie ahead)."""
+    scope = [MetricPoint.project_id == project_id, *where]
+    latest = session.scalar(sa.select(sa.func.max(MetricPoint.window_start)).where(*scope))
+    series: dict[str, dict[str, Any]] = {}
+    if latest is None:
+        return []
+    points = session.scalars(
+        sa.select(MetricPoint)
+        .where(*scope, MetricPoint.window_start >= latest - METRIC_WINDOW)
+        .order_by(MetricPoint.name, MetricPoint.labels_key, MetricPoint.window_start)
+    ).all()
+    for point in points:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(point.labels.items()))
+        key = f"{point.name}{{{labels}}}" if labels else point.name
+        if key not in series and len(series) >= METRIC_CHARTS:
+            continue
+        entry = series.setdefault(key, {"name": key, "x": [], "y": []})
+        entry["x"].append(point.window_start.isoformat())
+        entry["y"].append(round(point.value, 6))
+    return list(series.values())
+
+
+def monitoring(session: Session, project_id: str, prefix: str, family: str = "") -> Page:
+    """One chart per metric of one family (``model``, ``serving``, ``drift``...), each line a
+    label set; families are listed to switch between them. Alerts below."""
     page = Page("Monitoring", subtitle="Quality, system health, data and drift over time.")
+    names = session.scalars(
+        sa.select(MetricPoint.name)
+        .where(MetricPoint.project_id == project_id)
+        .distinct()
+        .order_by(MetricPoint.name)
+    ).all()
+    families: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        families[name.split(".")[0]].append(name)
+    chosen = family if family in families else ("model" if "model" in families else "")
+    chosen = chosen or next(iter(sorted(families)), "")
+    page.add(
+        table(
+            "metric-families",
+            "Metric families",
+            ["family", "metrics", ""],
+            [
+                [
+                    link(f, f"{prefix}/monitoring?family={quote(f)}", f"family-{_slug(f)}"),
+                    len(members),
+                    "shown" if f == chosen else None,
+                ]
+                for f, members in sorted(families.items())
+            ],
+            empty="no metrics recorded yet",
+        )
+    )
+    if not families:
+        page.add(chart("metrics", "Metrics over time", []))
+    for name in families.get(chosen, [])[:METRIC_CHARTS]:
+        page.add(
+            chart(
+                f"metric-{_slug(name)}",
+                name,
+                _metric_series(session, project_id, MetricPoint.name == name),
+            )
+        )
     alerts = session.scalars(
         sa.select(Alert)
         .where(Alert.project_id == project_id)
@@ -578,10 +925,15 @@ def monitoring(session: Session, project_id: str, prefix: str) -> Page:
             "Alerts per day",
             [{"name": "alerts", "x": days, "y": [by_day[d] for d in days]}],
             type="bar",
+            xaxis={"type": "category"},
         )
     )
     page.add(alert_table(list(alerts), "alerts", "Alerts"))
     return page
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "x"
 
 
 def audit(session: Session, project_id: str, limit: int = 100) -> list[AuditEvent]:

@@ -8,8 +8,10 @@ from __future__ import annotations
 from kibble.data.contracts.model import Column, Contract, DriftRule, ForeignKey, VolumeRule
 
 EVENT_TYPES = ["view", "click", "add_to_cart", "purchase"]
-SPECIES = ["dog", "puppy", "senior"]
+# what the products are for; "cat" arrived with the shop's cats launch
+SPECIES = ["dog", "puppy", "senior", "cat"]
 DOG_SIZES = ["small", "medium", "large"]
+BREED_GROUPS = ["terrier", "retriever", "shepherd", "toy", "hound"]
 BUDGETS = ["low", "mid", "high"]
 MONTH_DAY = r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
@@ -37,6 +39,7 @@ USERS = Contract(
     columns=[
         Column(name="user_id", type="int64", min=0),
         Column(name="dog_size", type="string", nullable=True, allowed=DOG_SIZES),
+        Column(name="breed_group", type="string", nullable=True, allowed=BREED_GROUPS),
         Column(name="budget", type="string", nullable=True, allowed=BUDGETS),
         Column(name="signup_date", type="date"),
     ],
@@ -63,8 +66,10 @@ EVENTS = Contract(
     ],
     partition_by="date",
     freshness_hours=6.0,
-    volume=VolumeRule(),
+    # weekends run ~25% below weekdays; a 35% floor keeps them in band, half a day is not
+    volume=VolumeRule(min_relative_width=0.35),
     drift=[DriftRule(column="event_type", kind="categorical")],
+    max_rejected_share=0.001,
 )
 
 K9S_CONTRACTS = {c.name: c for c in (PRODUCTS, USERS, EVENTS)}

@@ -71,6 +71,9 @@ class Contract(_Model):
     )
     volume: VolumeRule | None = None
     drift: list[DriftRule] = Field(default_factory=list)
+    max_rejected_share: float = Field(
+        0.0, ge=0, le=1, description="share of rows sent to quarantine above which a gate fails"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Contract:

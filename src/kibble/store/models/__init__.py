@@ -22,7 +22,12 @@ from kibble.store.models.data import CheckResultRecord, DataLoad
 from kibble.store.models.factory import FactoryVersion
 from kibble.store.models.monitoring import AlertEvent, MetricPoint
 from kibble.store.models.pipelines import LineageEdge, PipelineSchedule, StepLease, StepLog
-from kibble.store.models.registry import AliasHistory, GateReportRecord, ModelAlias
+from kibble.store.models.registry import (
+    AliasHistory,
+    GatePolicyRecord,
+    GateReportRecord,
+    ModelAlias,
+)
 from kibble.store.models.serving import FeedbackEvent, Rollout, RolloutDecision, ServedRequest
 
 __all__ = [
@@ -39,6 +44,7 @@ __all__ = [
     "Deployment",
     "FactoryVersion",
     "FeedbackEvent",
+    "GatePolicyRecord",
     "GateReportRecord",
     "IdempotentResponse",
     "LineageEdge",

@@ -58,6 +58,7 @@ class Run(ProjectScoped, Base):
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+    factory_version: Mapped[int | None]  # the applied factory definition when it started
 
 
 class StepRun(ProjectScoped, Base):

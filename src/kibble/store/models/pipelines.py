@@ -35,6 +35,7 @@ class PipelineSchedule(ProjectScoped, Base):
     last_version: Mapped[int | None] = mapped_column(sa.BigInteger)
     last_run_id: Mapped[str | None] = mapped_column(sa.String(32))
     last_fired_at: Mapped[datetime | None]
+    factory_version: Mapped[int | None]  # set when `kibble apply` manages this schedule
 
 
 class StepLease(ProjectScoped, Base):

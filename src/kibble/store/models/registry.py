@@ -47,3 +47,18 @@ class GateReportRecord(ProjectScoped, Base):
     )
     passed: Mapped[bool]
     report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class GatePolicyRecord(ProjectScoped, Base):
+    """The promotion policy of one registered model, as the applied factory declared it.
+
+    Keyed by model name (not id): a factory may declare a policy before the model's first
+    version is registered. ``factory_version`` says which applied definition wrote it.
+    """
+
+    __tablename__ = "gate_policies"
+    __table_args__ = (sa.UniqueConstraint("project_id", "model_name"),)
+
+    model_name: Mapped[str] = mapped_column(sa.String(128))
+    policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    factory_version: Mapped[int | None]

@@ -39,6 +39,10 @@ class ServedRequest(ProjectScoped, Base):
     probability: Mapped[float]
     items: Mapped[list[Any]] = mapped_column(default=list)
     ts: Mapped[datetime] = mapped_column(index=True)
+    # Guardrail inputs for the rollout controller, and shadow answers (never shown).
+    latency_ms: Mapped[float | None] = mapped_column(sa.Float)
+    error: Mapped[str | None] = mapped_column(sa.String(256))
+    shadow_of: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class Rollout(ProjectScoped, Base):

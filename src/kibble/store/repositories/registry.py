@@ -11,6 +11,7 @@ from kibble.errors import NotFoundError, UsageError
 from kibble.store.models import (
     AliasHistory,
     AuditEvent,
+    GatePolicyRecord,
     GateReportRecord,
     ModelAlias,
     ModelVersion,
@@ -57,6 +58,73 @@ class Registry:
             sa.select(ModelAlias).where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
         )
         return None if row is None else self.session.get(ModelVersion, row.version_id)
+
+    def register_version(
+        self,
+        name: str,
+        digest: str,
+        flavor: str,
+        *,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        lineage: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> ModelVersion:
+        """Add the next version of ``name`` (creating the model on first use)."""
+        model = self.session.scalar(
+            sa.select(RegisteredModel)
+            .where(RegisteredModel.project_id == self.project_id, RegisteredModel.name == name)
+            .with_for_update()
+        )
+        if model is None:
+            model = RegisteredModel(project_id=self.project_id, name=name)
+            self.session.add(model)
+            self.session.flush()
+        last = self.session.scalar(
+            sa.select(sa.func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id)
+        )
+        row = ModelVersion(
+            project_id=self.project_id,
+            model_id=model.id,
+            version=(last or 0) + 1,
+            artifact_digest=digest,
+            flavor=flavor,
+            params=params or {},
+            metrics=metrics or {},
+            lineage=lineage or {},
+            run_id=run_id,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def gate_policy(self, name: str) -> GatePolicyRecord | None:
+        """The stored promotion policy of model ``name`` (None: gate with the defaults)."""
+        return self.session.scalar(
+            sa.select(GatePolicyRecord).where(
+                GatePolicyRecord.project_id == self.project_id, GatePolicyRecord.model_name == name
+            )
+        )
+
+    def replace_gate_policies(
+        self, policies: dict[str, dict[str, Any]], factory_version: int | None
+    ) -> None:
+        """Make the stored policies exactly ``policies`` (model name -> policy JSON)."""
+        rows = self.session.scalars(
+            sa.select(GatePolicyRecord).where(GatePolicyRecord.project_id == self.project_id)
+        ).all()
+        for row in rows:
+            if row.model_name not in policies:
+                self.session.delete(row)
+        by_name = {row.model_name: row for row in rows}
+        for name, policy in policies.items():
+            record = by_name.get(name)
+            if record is None:
+                record = GatePolicyRecord(project_id=self.project_id, model_name=name)
+                self.session.add(record)
+            record.policy = policy
+            record.factory_version = factory_version
+        self.session.flush()
 
     def save_report(self, version: ModelVersion, report: dict[str, Any], passed: bool) -> str:
         rec = GateReportRecord(

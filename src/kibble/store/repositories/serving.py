@@ -50,6 +50,20 @@ class Feedback:
         self.session.flush()
         return len(fresh)
 
+    def count_by_arm(self, since: datetime, event_type: str = "click") -> dict[str, int]:
+        """Attributed events of one type per arm since a time (the bandit's rewards)."""
+        rows = self.session.execute(
+            sa.select(FeedbackEvent.arm, sa.func.count())
+            .where(
+                FeedbackEvent.project_id == self.project_id,
+                FeedbackEvent.ts >= since,
+                FeedbackEvent.event_type == event_type,
+                FeedbackEvent.arm.is_not(None),
+            )
+            .group_by(FeedbackEvent.arm)
+        )
+        return {str(arm): int(n) for arm, n in rows}
+
     def since(self, since: datetime | None = None) -> list[FeedbackEvent]:
         q = sa.select(FeedbackEvent).where(FeedbackEvent.project_id == self.project_id)
         if since is not None:
@@ -90,6 +104,39 @@ class ServedRequests:
             )
         )
 
+    def count_by_arm(self, deployment: str, since: datetime) -> dict[str, int]:
+        """Live (not shadow) answers per arm since a time (the bandit's trials)."""
+        rows = self.session.execute(
+            sa.select(ServedRequest.arm, sa.func.count())
+            .where(
+                ServedRequest.project_id == self.project_id,
+                ServedRequest.deployment == deployment,
+                ServedRequest.ts >= since,
+                ServedRequest.shadow_of.is_(None),
+                ServedRequest.error.is_(None),
+            )
+            .group_by(ServedRequest.arm)
+        )
+        return {str(arm): int(n) for arm, n in rows}
+
+    def observations(
+        self, deployment: str, since: datetime
+    ) -> list[tuple[str, float | None, bool, bool]]:
+        """(arm, latency_ms, failed, shadow) per logged answer: the guardrails' input."""
+        rows = self.session.execute(
+            sa.select(
+                ServedRequest.arm,
+                ServedRequest.latency_ms,
+                ServedRequest.error.is_not(None),
+                ServedRequest.shadow_of.is_not(None),
+            ).where(
+                ServedRequest.project_id == self.project_id,
+                ServedRequest.deployment == deployment,
+                ServedRequest.ts >= since,
+            )
+        )
+        return [(str(a), lat, bool(err), bool(sh)) for a, lat, err, sh in rows]
+
     def purge_before(self, cutoff: datetime) -> int:
         result = self.session.execute(
             sa.delete(ServedRequest).where(
@@ -104,8 +151,9 @@ class Rollouts:
         self.session = session
         self.project_id = project_id
 
-    def active(self, deployment: str) -> Rollout | None:
-        return self.session.scalar(
+    def active(self, deployment: str, *, lock: bool = False) -> Rollout | None:
+        """The active rollout; ``lock`` row-locks it, skipping it if another holds it."""
+        q = (
             sa.select(Rollout)
             .where(
                 Rollout.project_id == self.project_id,
@@ -114,6 +162,9 @@ class Rollouts:
             )
             .order_by(Rollout.created_at.desc())
         )
+        if lock:
+            q = q.with_for_update(skip_locked=True).execution_options(populate_existing=True)
+        return self.session.scalar(q)
 
     def latest(self, deployment: str) -> Rollout | None:
         return self.session.scalar(

@@ -1,0 +1,428 @@
+"""The Lineage and Explain pages: from a model, an artifact or a served request back to the
+data and parameters it came from, and forward to what it fed.
+
+The walk itself is ``kibble.lineage`` (the same trees `kibble lineage` prints); this module
+only lays the trees out as tables and as an interactive Plotly graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from kibble.context import Context
+from kibble.errors import NotFoundError
+from kibble.lineage import downstream, upstream
+from kibble.store.models import (
+    Deployment,
+    FeedbackEvent,
+    LineageEdge,
+    ModelVersion,
+    RegisteredModel,
+    ServedRequest,
+)
+from kibble.store.repositories.serving import ServedRequests
+from kibble.ui.views import Page, cards, chart, json_block, link, table, when
+
+RECENT = 20
+
+
+def _short_digest(digest: str | None) -> str:
+    return (digest or "")[7:19] if (digest or "").startswith("sha256:") else (digest or "")
+
+
+def _target_of(q: dict[str, str]) -> str:
+    if q.get("target"):
+        return q["target"].strip()
+    if q.get("model"):
+        version = q.get("version", "").strip()
+        return f"model:{q['model'].strip()}" + (f":{version}" if version.isdigit() else "")
+    return ""
+
+
+@dataclass
+class _Graph:
+    """Nodes placed by distance from the target: made-from on the left, derived on the right."""
+
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    edges: list[tuple[int, int]] = field(default_factory=list)
+    per_column: dict[int, int] = field(default_factory=dict)
+
+    def add(self, label: str, column: int, hover: str) -> int:
+        row = self.per_column.get(column, 0)
+        self.per_column[column] = row + 1
+        self.nodes.append({"label": label, "x": column, "y": -row, "hover": hover})
+        return len(self.nodes) - 1
+
+    def section(self, title: str) -> dict[str, Any]:
+        edge_x: list[Any] = []
+        edge_y: list[Any] = []
+        for a, b in self.edges:
+            edge_x += [self.nodes[a]["x"], self.nodes[b]["x"], None]
+            edge_y += [self.nodes[a]["y"], self.nodes[b]["y"], None]
+        traces = [
+            {
+                "x": edge_x,
+                "y": edge_y,
+                "mode": "lines",
+                "type": "scatter",
+                "hoverinfo": "skip",
+                "line": {"color": "#999", "width": 1},
+            },
+            {
+                "x": [n["x"] for n in self.nodes],
+                "y": [n["y"] for n in self.nodes],
+                "text": [n["label"] for n in self.nodes],
+                "hovertext": [n["hover"] for n in self.nodes],
+                "hoverinfo": "text",
+                "mode": "markers+text",
+                "textposition": "top center",
+                "type": "scatter",
+                "marker": {"size": 14},
+            },
+        ]
+        return chart(
+            "lineage-graph",
+            title,
+            [
+                {
+                    "name": "node (column: <0 made from, >0 derived)",
+                    "x": [n["label"] for n in self.nodes],
+                    "y": [n["x"] for n in self.nodes],
+                }
+            ],
+            type="graph",
+            traces=traces,
+            xaxis={"title": {"text": "made from  ←  target  →  derived"}, "zeroline": False},
+            yaxis={"visible": False},
+        )
+
+
+def _walk_up(
+    node: dict[str, Any],
+    depth: int,
+    graph: _Graph,
+    me: int,
+    rows: list[list[Any]],
+    tables: dict[tuple[str, Any], None],
+    prefix: str,
+) -> None:
+    made = node.get("made_by")
+    if not made:
+        return
+    rows.append(
+        [
+            depth,
+            node.get("name") or _short_digest(node.get("digest")),
+            link(made["run_id"][:8], f"{prefix}/runs/{made['run_id']}", f"lineage-run-{depth}"),
+            made.get("pipeline"),
+            made.get("step"),
+            "yes" if made.get("cached") else "no",
+            ", ".join(f"{k}={v}" for k, v in (made.get("params") or {}).items()) or None,
+        ]
+    )
+    for item in made.get("inputs", []):
+        if item.get("kind") == "table":
+            key = (item["name"], item.get("version"))
+            tables[key] = None
+            child = graph.add(f"{item['name']} v{item.get('version')}", -(depth + 1), "table")
+            graph.edges.append((child, me))
+        else:
+            label = item.get("name") or _short_digest(item.get("digest"))
+            child = graph.add(label, -(depth + 1), item.get("digest") or "")
+            graph.edges.append((child, me))
+            _walk_up(item, depth + 1, graph, child, rows, tables, prefix)
+
+
+def _walk_down(
+    node: dict[str, Any],
+    depth: int,
+    graph: _Graph,
+    me: int,
+    rows: list[list[Any]],
+    prefix: str,
+) -> None:
+    for use in node.get("used_by", []):
+        outputs = use.get("outputs", [])
+        rows.append(
+            [
+                depth,
+                link(use["run_id"][:8], f"{prefix}/runs/{use['run_id']}"),
+                use.get("step"),
+                use.get("argument"),
+                ", ".join(_short_digest(o.get("digest")) for o in outputs) or None,
+            ]
+        )
+        for out in outputs:
+            child = graph.add(
+                f"{use.get('step')}: {_short_digest(out.get('digest'))}",
+                depth,
+                out.get("digest") or "",
+            )
+            graph.edges.append((me, child))
+            _walk_down(out, depth + 1, graph, child, rows, prefix)
+
+
+def lineage(ctx: Context, session: Session, prefix: str, q: dict[str, str]) -> Page:
+    """Upstream and downstream of a model version or an artifact, or a list to pick from."""
+    target = _target_of(q)
+    page = Page("Lineage", subtitle="Where a model or artifact came from, and what it fed.")
+    page.add(
+        {
+            "kind": "search",
+            "id": "lineage-search",
+            "name": "target",
+            "value": target,
+            "placeholder": "model NAME[:VERSION] or sha256:... digest",
+            "button": "trace",
+        }
+    )
+    if not target:
+        return _lineage_index(session, ctx.project_id, prefix, page)
+    up = upstream(ctx, target)
+    down = downstream(ctx, target)
+    if up.get("kind") == "model":
+        label = f"{up['model']} v{up['version']}"
+        page.subtitle = f"Model {label} ({_short_digest(up.get('digest'))})"
+    else:
+        label = up.get("name") or _short_digest(up.get("digest"))
+        page.subtitle = f"Artifact {up.get('digest')}"
+    graph = _Graph()
+    root = graph.add(label, 0, up.get("digest") or "")
+    rows: list[list[Any]] = []
+    tables: dict[tuple[str, Any], None] = {}
+    _walk_up(up, 0, graph, root, rows, tables, prefix)
+    recorded = _recorded_lineage(session, ctx.project_id, up)
+    for name, version in (recorded.get("tables") or {}).items():
+        if (name, version) not in tables:
+            tables[(name, version)] = None
+            graph.edges.append((graph.add(f"{name} v{version}", -1, "table"), root))
+    used: list[list[Any]] = []
+    _walk_down(down, 1, graph, root, used, prefix)
+    page.add(graph.section(f"Lineage of {label}"))
+    page.add(
+        table(
+            "lineage-tables",
+            "Table versions it came from",
+            ["table", "version"],
+            [[link(name, f"{prefix}/data?table={quote(name)}"), v] for name, v in tables],
+            empty="no table versions recorded upstream",
+        )
+    )
+    made = up.get("made_by") or {}
+    page.add(
+        json_block(
+            "lineage-params",
+            "Parameters",
+            {
+                "model": up.get("params") if up.get("kind") == "model" else None,
+                "recorded": {k: v for k, v in recorded.items() if k != "tables"} or None,
+                "run": made.get("params"),
+                "step": made.get("step_params"),
+                "code": made.get("code_version"),
+            },
+        )
+    )
+    page.add(
+        table(
+            "lineage-upstream",
+            "Made from",
+            ["depth", "artifact", "run", "pipeline", "step", "cached", "run parameters"],
+            rows,
+            empty="no recorded run made this (registered or uploaded by hand)",
+        )
+    )
+    page.add(
+        table(
+            "lineage-downstream",
+            "What it fed",
+            ["depth", "run", "step", "as argument", "outputs"],
+            used,
+            empty="nothing has used it yet",
+        )
+    )
+    return page
+
+
+def _recorded_lineage(session: Session, project_id: str, root: dict[str, Any]) -> dict[str, Any]:
+    """What the registry stored with a model version (table versions, the day...), for
+    versions registered outside a recorded pipeline run."""
+    if root.get("kind") != "model":
+        return {}
+    lineage = session.scalar(
+        sa.select(ModelVersion.lineage)
+        .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
+        .where(
+            RegisteredModel.project_id == project_id,
+            RegisteredModel.name == root["model"],
+            ModelVersion.version == root["version"],
+        )
+    )
+    return lineage if isinstance(lineage, dict) else {}
+
+
+def _lineage_index(session: Session, project_id: str, prefix: str, page: Page) -> Page:
+    latest = session.execute(
+        sa.select(RegisteredModel.name, sa.func.max(ModelVersion.version))
+        .join(ModelVersion, ModelVersion.model_id == RegisteredModel.id)
+        .where(RegisteredModel.project_id == project_id)
+        .group_by(RegisteredModel.name)
+        .order_by(RegisteredModel.name)
+    ).all()
+    page.add(
+        table(
+            "lineage-models",
+            "Models",
+            ["model", "latest version"],
+            [
+                [
+                    link(name, f"{prefix}/lineage?model={quote(name)}&version={v}"),
+                    v,
+                ]
+                for name, v in latest
+            ],
+            empty="no registered models",
+        )
+    )
+    outputs = session.scalars(
+        sa.select(LineageEdge)
+        .where(
+            LineageEdge.project_id == project_id,
+            LineageEdge.direction == "out",
+            LineageEdge.digest.is_not(None),
+        )
+        .order_by(LineageEdge.created_at.desc())
+        .limit(RECENT)
+    ).all()
+    page.add(
+        table(
+            "lineage-artifacts",
+            "Recent step outputs",
+            ["output", "step", "run", "digest"],
+            [
+                [
+                    link(e.name or "output", f"{prefix}/lineage?target={e.digest}"),
+                    e.step,
+                    link(e.run_id[:8], f"{prefix}/runs/{e.run_id}"),
+                    _short_digest(e.digest),
+                ]
+                for e in outputs
+            ],
+            empty="no recorded step outputs",
+        )
+    )
+    return page
+
+
+def explain(session: Session, project_id: str, prefix: str, request_id: str) -> Page:
+    """What was served for one request, by which deployment, arm and version, and the
+    feedback it got; without an id, the latest requests to pick from."""
+    page = Page("Explain", subtitle="Enter a request id: what was served, by which version, why.")
+    page.add(
+        {
+            "kind": "search",
+            "id": "explain-search",
+            "name": "request",
+            "value": request_id,
+            "placeholder": "request id",
+            "button": "explain",
+        }
+    )
+    if not request_id.strip():
+        recent = session.scalars(
+            sa.select(ServedRequest)
+            .where(ServedRequest.project_id == project_id)
+            .order_by(ServedRequest.ts.desc())
+            .limit(RECENT)
+        ).all()
+        page.add(
+            table(
+                "served",
+                "Latest served requests",
+                ["request", "deployment", "arm", "user", "served"],
+                [
+                    [
+                        link(r.request_id, f"{prefix}/explain?request={quote(r.request_id)}"),
+                        r.deployment,
+                        r.arm,
+                        r.user_id,
+                        when(r.ts),
+                    ]
+                    for r in recent
+                ],
+                empty="no served requests recorded",
+            )
+        )
+        return page
+    try:
+        row = ServedRequests(session, project_id).get(request_id.strip())
+    except NotFoundError as exc:
+        page.add(table("explained", "Not found", ["why"], [[str(exc)]]))
+        return page
+    page.add(
+        cards(
+            "explained",
+            [
+                ("deployment", "deployment", link(row.deployment, _deployment_href(prefix, row))),
+                ("arm", "arm", row.arm),
+                ("model_version", "model version", row.model_version),
+                ("probability", "chance of this arm", round(row.probability, 4)),
+                ("served", "served at", when(row.ts)),
+            ],
+        )
+    )
+    page.add(
+        table(
+            "served-items",
+            f"What user {row.user_id} saw",
+            ["rank", "item"],
+            [[i + 1, _item(item)] for i, item in enumerate(row.items)],
+        )
+    )
+    feedback = session.scalars(
+        sa.select(FeedbackEvent)
+        .where(FeedbackEvent.project_id == project_id, FeedbackEvent.request_id == row.request_id)
+        .order_by(FeedbackEvent.ts)
+    ).all()
+    page.add(
+        table(
+            "served-feedback",
+            "What the user did",
+            ["event", "item", "at"],
+            [[f.event_type, f.item_id, when(f.ts)] for f in feedback],
+            empty="no feedback for this request",
+        )
+    )
+    model = session.scalar(
+        sa.select(Deployment.model_name).where(
+            Deployment.project_id == project_id, Deployment.name == row.deployment
+        )
+    )
+    if model:
+        page.add(
+            table(
+                "explain-lineage",
+                "Lineage",
+                ["model", "trace"],
+                [[model, link("lineage", f"{prefix}/lineage?model={quote(model)}")]],
+            )
+        )
+    return page
+
+
+def _deployment_href(prefix: str, row: ServedRequest) -> str:
+    return f"{prefix}/deployments?name={quote(row.deployment)}"
+
+
+def _item(item: Any) -> Any:
+    if isinstance(item, dict):
+        return (
+            item.get("item_id")
+            or item.get("item")
+            or ", ".join(f"{k}={v}" for k, v in item.items())
+        )
+    return item
