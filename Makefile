@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS := dev,postgres,s3,ui-tests,ray
 
-.PHONY: demo test lint typecheck unit bench clean install sysdeps
+.PHONY: demo test lint typecheck unit bench clean install sysdeps lock
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,3 +40,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .kibble .pytest_cache .mypy_cache .ruff_cache
+
+lock:
+	bash scripts/lock.sh

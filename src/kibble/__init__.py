@@ -10,10 +10,34 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+local"
 
-from kibble.client import Client
-from kibble.config import Settings, load_settings
+from typing import TYPE_CHECKING, Any
+
 from kibble.errors import KibbleError
-from kibble.pipelines import Hold, Pipeline, hold, release, resume_run, run_pipeline, step
+
+if TYPE_CHECKING:
+    from kibble.client import Client
+    from kibble.config import Settings, load_settings
+    from kibble.pipelines import Hold, Pipeline, hold, release, resume_run, run_pipeline, step
+
+_LAZY = {
+    "Client": "kibble.client",
+    "Settings": "kibble.config",
+    "load_settings": "kibble.config",
+    **dict.fromkeys(
+        ("Hold", "Pipeline", "hold", "release", "resume_run", "run_pipeline", "step"),
+        "kibble.pipelines",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import on first use: every `kibble` command starts faster without the whole API."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kibble' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(module), name)
 
 __all__ = [
     "Client",

@@ -18,14 +18,9 @@ import pytest
 import kibble
 from kibble.errors import NotFoundError, PermissionDeniedError, UsageError
 from tests.api.procs import env_for, kibble_cli
+from tests.processes import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def raw_get(port: int, target: bytes) -> bytes:

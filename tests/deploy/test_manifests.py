@@ -3,7 +3,9 @@ bundled schemas of a supported Kubernetes version."""
 
 from __future__ import annotations
 
+import re
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +109,26 @@ def test_production_has_a_ray_cluster() -> None:
     assert by_kind(render("dev"), "RayCluster") == {}
 
 
-def test_image_builds_from_the_projects_own_metadata() -> None:
+def test_image_builds_from_the_projects_own_lock() -> None:
     containerfile = (ROOT / "deploy" / "Containerfile").read_text()
-    assert "COPY pyproject.toml" in containerfile
-    assert 'pip install --no-cache-dir ".[postgres]"' in containerfile
+    assert "pip install --no-cache-dir -r deploy/requirements.lock" in containerfile
+    assert '--no-deps ".[postgres,s3,ray]"' in containerfile
     assert "USER 10001" in containerfile
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\[=<>~! ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_the_lock_holds_every_pin_of_the_image_at_its_version() -> None:
+    """A pin changed in pyproject without re-running scripts/lock.sh fails here."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    pins = [*project["dependencies"], *extras["postgres"], *extras["s3"], *extras["ray"]]
+    lines = (ROOT / "deploy" / "requirements.lock").read_text().splitlines()
+    locked = dict((_name(line), line.split("==", 1)[1]) for line in lines if "==" in line)
+    assert len(locked) > len(pins)  # the transitive dependencies are locked too
+    for pin in pins:
+        name, version = _name(pin), pin.split("==", 1)[1]
+        found = locked.get(name)
+        assert found == version, f"{pin}: the lock has {found}; run scripts/lock.sh"

@@ -18,6 +18,7 @@ from kibble.errors import ConflictError
 from kibble.pipelines import reap_crashed, resume_run
 from kibble.store.repositories.pipelines import RunRecords
 from tests.pipelines.flows import killable
+from tests.processes import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_BEATS = {"KIBBLE_PIPELINES__HEARTBEAT_S": "0.2", "KIBBLE_PIPELINES__CRASH_AFTER_S": "1.5"}
@@ -34,15 +35,6 @@ def kibble(home: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.slow

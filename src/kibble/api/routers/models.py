@@ -10,6 +10,7 @@ from kibble.api import reads
 from kibble.api.deps import ProjectScope, action
 from kibble.api.reads import as_dict
 from kibble.api.routers.common import Limit, Name, Offset
+from kibble.store.repositories.registry import ALIASES, Registry
 
 router = APIRouter(tags=["models"])
 
@@ -22,8 +23,16 @@ def list_models(s: ProjectScope, limit: Limit = 100, offset: Offset = 0) -> list
 
 @router.get("/models/{name}", openapi_extra=action("models.read"))
 def show_model(s: ProjectScope, name: Name) -> dict[str, Any]:
+    """The model, with the version number each alias points at now (read per request, so
+    every replica reports a promotion as soon as it is committed)."""
     with s.session() as session:
-        return as_dict(reads.model(session, s.project_id, name))
+        model = reads.model(session, s.project_id, name)
+        registry = Registry(session, s.project_id)
+        aliases = {alias: registry.alias(model, alias) for alias in ALIASES}
+        return {
+            **as_dict(model),
+            "aliases": {a: v.version for a, v in aliases.items() if v is not None},
+        }
 
 
 @router.get("/models/{name}/versions", openapi_extra=action("models.read"))
