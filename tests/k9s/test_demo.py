@@ -17,7 +17,7 @@ from kibble.config import load_settings
 from kibble.context import Context
 from kibble.data.tables import Tables
 from kibble.monitoring.store import query_metrics
-from kibble.store.models import CheckResultRecord, GateReportRecord, ModelVersion
+from kibble.store.models import CheckResultRecord, GateReportRecord, ModelVersion, Run
 from kibble.store.repositories.registry import Registry
 
 
@@ -105,6 +105,13 @@ def _assert_recorded(context: Context, summary: dict[str, Any]) -> None:
         assert any(h.reason.startswith("rolled back") for h in history)
         gate = session.get(GateReportRecord, promoted["gate_report_id"])
         assert gate is not None and gate.passed
+        # the demo runs from its factory definition: its gate policy decided, its version
+        # is on every run
+        assert summary["factory_version"] == 1
+        assert gate.report["policy_source"] == "factory version 1"
+        assert gate.report["policy"]["metric"] == "clicks"
+        runs = session.scalars(sa.select(Run).where(Run.project_id == context.project_id)).all()
+        assert runs and {r.factory_version for r in runs} == {1}
         back = next(v for v in versions if v.version == rolled_back["rolled_back_version"])
         assert back.metrics["ab"]["ci95"] == rolled_back["ci95"]
     last = summary["days"][-1]["date"]

@@ -29,9 +29,11 @@ import sqlalchemy as sa
 from kibble.artifacts.formats import NPZ
 from kibble.context import Context
 from kibble.data.tables import Tables
+from kibble.factory.service import apply
 from kibble.k9s.abtest import Serve, Traffic, ctr_difference, run_ab
 from kibble.k9s.config import SimConfig
 from kibble.k9s.daily import REF_GATES, gates, history
+from kibble.k9s.factory import MODEL, k9s_factory
 from kibble.k9s.response import respond
 from kibble.k9s.shop import Shop
 from kibble.k9s.simulate import deliver_late, save_config, write_database, write_day
@@ -42,12 +44,10 @@ from kibble.pipelines import run_pipeline
 from kibble.pipelines.schedules import recheck_held
 from kibble.recsys.base import Recommender
 from kibble.recsys.training import train
-from kibble.registry.gates import GatePolicy
 from kibble.registry.promotion import Evaluation, gate_candidate
 from kibble.store.models import GateReportRecord, ModelVersion
 from kibble.store.repositories.registry import Registry
 
-MODEL = "k9s-recs"
 DEPLOYMENT = "k9s"
 ACTOR = "k9s-demo"
 BASELINE = "popularity"
@@ -57,7 +57,6 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 }
 AB_USERS = 4000
 EVAL_USERS = 2000
-POLICY = GatePolicy(metric="clicks")
 ROLLED_BACK = "rolled back"
 LOOP = LoopConfig(recent_days=1, min_baseline_days=1, min_breach_days=1)
 """The demo's history is days, not weeks: judge the last day against all earlier ones."""
@@ -160,7 +159,7 @@ def _gate(state: DemoState, day: int, versions: dict[str, int]) -> list[tuple[in
     passed = []
     for name, version in versions.items():
         candidate = _replay(state, day, state.models[version], users)
-        evaluation = Evaluation(candidate, baseline, champion, policy=POLICY)
+        evaluation = Evaluation(candidate, baseline, champion)  # the factory's policy
         if gate_candidate(ctx, MODEL, version, evaluation, actor=ACTOR).passed:
             passed.append((sum(candidate.values()), version, name))
     return [(version, name) for _, version, name in sorted(passed, reverse=True)]
@@ -413,6 +412,9 @@ def run_demo(
     started = time.perf_counter()
     out = home / "k9s"
     save_config(config, out)
+    factory_version, _ = apply(
+        context, k9s_factory(context.project, out), note="kibble demo: the K9s factory"
+    )
     state = DemoState(Shop.build(config), out, context)
     for day in range(config.days):
         entry = run_day(state, day)
@@ -423,6 +425,7 @@ def run_demo(
         "home": str(home),
         "shop": str(out),
         "model": MODEL,
+        "factory_version": factory_version.version,
         "config": {
             "products": config.products,
             "users": config.users,
