@@ -21,8 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import Bench
-from kibble.k9s import Shop, SimConfig, simulate
+from kibble.k9s import Shop, SimConfig
 from kibble.k9s.events import day_events
+from kibble.k9s.simulate import simulate
 
 
 def main() -> None:

@@ -25,12 +25,12 @@ from kibble.data.contracts import EVENTS, PRODUCTS, USERS
 from kibble.data.contracts.k9s import BREED_GROUPS, BUDGETS, DOG_SIZES, SPECIES
 from kibble.data.ingest import LoadResult, ingest
 from kibble.data.tables import QUARANTINE_SUFFIX, Tables
-from kibble.k9s import SimConfig, simulate
+from kibble.k9s import SimConfig
 from kibble.k9s import catalog as sim_catalog
 from kibble.k9s import users as sim_users
 from kibble.k9s.events import day_events
 from kibble.k9s.shop import Shop
-from kibble.k9s.simulate import deliver_late, load_shop, partition_dir, write_day
+from kibble.k9s.simulate import deliver_late, load_shop, partition_dir, simulate, write_day
 
 # Tue 1 Dec 2026 .. Tue 8 Dec: cats on Thursday, a corrupted Sunday, half of Monday,
 # and Tuesday's partition held back

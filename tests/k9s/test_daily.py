@@ -11,9 +11,9 @@ import pytest
 from kibble.config import Settings
 from kibble.context import Context
 from kibble.data.tables import Tables
-from kibble.k9s import SimConfig, simulate
+from kibble.k9s import SimConfig
 from kibble.k9s.daily import REF, daily, gates
-from kibble.k9s.simulate import deliver_late, load_shop, write_day
+from kibble.k9s.simulate import deliver_late, load_shop, simulate, write_day
 from kibble.monitoring.alerts import list_alerts
 from kibble.pipelines import run_pipeline
 from kibble.pipelines.schedules import recheck_held

@@ -13,10 +13,10 @@ import pytest
 from kibble.data.connectors import read_files, read_sql
 from kibble.data.contracts import EVENTS, PRODUCTS, USERS
 from kibble.errors import NotFoundError, UsageError
-from kibble.k9s import Shop, SimConfig, respond, simulate
+from kibble.k9s import Shop, SimConfig, respond
 from kibble.k9s.config import parse_scenarios
 from kibble.k9s.events import day_events
-from kibble.k9s.simulate import deliver_late, load_shop, partition_dir, write_day
+from kibble.k9s.simulate import deliver_late, load_shop, partition_dir, simulate, write_day
 
 
 def small(**changes: Any) -> SimConfig:

@@ -11,7 +11,6 @@ from rich.progress import Progress
 from kibble.cli.output import JsonOption, console, print_json, print_table
 from kibble.errors import UsageError
 from kibble.k9s.config import SCENARIOS, SimConfig, parse_scenarios
-from kibble.k9s.simulate import deliver_late, load_shop, simulate, write_day
 
 app = typer.Typer(
     help=(
@@ -49,6 +48,8 @@ def simulate_cmd(
     """
     from datetime import date
 
+    from kibble.k9s.simulate import simulate
+
     config = SimConfig(
         products=products,
         users=users,
@@ -75,6 +76,8 @@ def deliver_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Deliver late partitions: move them from late/ into the landing folder."""
+    from kibble.k9s.simulate import deliver_late, load_shop
+
     load_shop(out)
     moved = deliver_late(out)
     if as_json:
@@ -92,6 +95,8 @@ def redeliver_cmd(
     """Re-deliver one day complete and correct (the upstream fix for a bad partition)."""
     from datetime import date
 
+    from kibble.k9s.simulate import load_shop, write_day
+
     shop = load_shop(out)
     index = (date.fromisoformat(day) - shop.config.start).days
     result = write_day(shop, out, index, clean=True)
@@ -106,6 +111,8 @@ def config_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="a folder written by `kibble k9s simulate`"),
 ) -> None:
     """Print the simulation config stored in OUT (it rebuilds the same shop)."""
+    from kibble.k9s.simulate import load_shop
+
     print_json(json.loads(load_shop(out).config.to_json()))
 
 

@@ -1,9 +1,15 @@
-"""Tables (Delta Lake), connectors, contracts and idempotent ingestion."""
+"""Tables (Delta Lake), connectors, contracts and idempotent ingestion.
 
-from typing import Any
+Ingest with ``kibble.data.ingest.ingest`` (the module shares the function's name).
+"""
 
-from kibble.data.contracts import Column, Contract, DriftRule, ForeignKey, VolumeRule
-from kibble.data.lake import Lake
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kibble.data.contracts import Column, Contract, DriftRule, ForeignKey, VolumeRule
+    from kibble.data.ingest import LoadResult
+    from kibble.data.lake import Lake
+    from kibble.data.tables import Tables
 
 __all__ = [
     "Column",
@@ -14,18 +20,22 @@ __all__ = [
     "LoadResult",
     "Tables",
     "VolumeRule",
-    "ingest",
 ]
+
+_LAZY = {
+    **dict.fromkeys(("Column", "Contract", "DriftRule", "ForeignKey", "VolumeRule"), "contracts"),
+    "LoadResult": "ingest",
+    "Lake": "lake",
+    "Tables": "tables",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # lazy: ingestion uses kibble.checks, which imports the contracts from here
-    if name in ("ingest", "LoadResult"):
-        from kibble.data import ingest as module
+    """Import on first use: a leaf like ``kibble.data.urls`` must not pull in Delta Lake,
+    and ingestion imports ``kibble.checks``, which imports the contracts from here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kibble.data' has no attribute {name!r}")
+    from importlib import import_module
 
-        return getattr(module, name)
-    if name == "Tables":
-        from kibble.data.tables import Tables
-
-        return Tables
-    raise AttributeError(name)
+    return getattr(import_module(f"kibble.data.{module}"), name)

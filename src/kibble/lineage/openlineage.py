@@ -15,10 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from openlineage.client import OpenLineageClient
-from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-from openlineage.client.generated import error_message_run, parent_run
-
 from kibble.config import Settings
 
 log = logging.getLogger(__name__)
@@ -52,6 +48,9 @@ class LineageEmitter:
             path = events_file(settings)
             path.parent.mkdir(parents=True, exist_ok=True)
             transport = {"type": "file", "log_file_path": str(path), "append": True}
+        # imported here: the client costs half a second, and most commands emit nothing
+        from openlineage.client import OpenLineageClient
+
         self.client = OpenLineageClient(config={"transport": transport})
 
     def emit(
@@ -65,6 +64,16 @@ class LineageEmitter:
         outputs: Sequence[dict[str, Any]] = (),
         error: str | None = None,
     ) -> None:
+        from openlineage.client.event_v2 import (
+            InputDataset,
+            Job,
+            OutputDataset,
+            Run,
+            RunEvent,
+            RunState,
+        )
+        from openlineage.client.generated import error_message_run, parent_run
+
         facets: dict[str, Any] = {
             "parent": parent_run.ParentRunFacet(
                 run=parent_run.Run(runId=step_run_uuid(run_id, "")),
