@@ -39,6 +39,7 @@ def __getattr__(name: str) -> Any:
 
     return getattr(import_module(module), name)
 
+
 __all__ = [
     "Client",
     "Hold",

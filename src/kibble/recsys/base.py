@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from kibble.artifacts.formats import arrays_from_bytes, arrays_to_bytes
 from kibble.errors import NotFoundError, UnsafeInputError, UsageError
+from kibble.recsys.ann import Calibration
 from kibble.recsys.catalog import ItemCatalog, in_season
 from kibble.recsys.interactions import Interactions
 
@@ -38,6 +39,8 @@ IntArray = npt.NDArray[np.int64]
 
 _TIEBREAK = np.float32(1e-12)
 _CHUNK_CELLS = 16_000_000  # dense scores per chunk: 64 MB of float32
+INDEX_MIN_ITEMS = 10_000  # below this, exact scoring is already cheap: no approximate index
+_MASK_CACHE_SIZE = 256  # cached filter masks per served model (dates, categories, species)
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class Recommender(ABC):
         self.species: npt.NDArray[np.str_] = np.zeros(0, "<U1")
         self.reference_time = 0.0
         self._pop_rank_cache: FloatArray | None = None
+        # filter masks by ("when"|"category"|"species", value); None until prepare_serving
+        self._mask_cache: dict[tuple[str, Any], npt.NDArray[np.bool_]] | None = None
 
     # -- what a model implements -------------------------------------------------------
 
@@ -153,6 +158,22 @@ class Recommender(ABC):
 
     def _restore(self, state: dict[str, Any], arrays: Arrays) -> None:  # noqa: B027
         """Inverse of ``_state``."""
+
+    def _prepare_serving(self, index: bool) -> None:  # noqa: B027
+        """Model-specific warm-up for serving; build an approximate index when ``index``."""
+
+    def _similarities(self, items: IntArray, others: IntArray) -> FloatArray | None:
+        """Similarity of each of ``items`` (rows) to each of ``others`` (columns), or None.
+
+        Models override this to score all explained items in one product; the default
+        stacks ``_similarity`` per item."""
+        rows = []
+        for item in items.tolist():
+            sims = self._similarity(int(item), others)
+            if sims is None:
+                return None
+            rows.append(np.asarray(sims, dtype=np.float32))
+        return np.stack(rows) if rows else np.zeros((0, len(others)), np.float32)
 
     # -- the public interface -------------------------------------------------------------
 
@@ -178,6 +199,26 @@ class Recommender(ABC):
     @property
     def fitted(self) -> bool:
         return self._fitted
+
+    @property
+    def index_calibration(self) -> Calibration | None:
+        """Recall of the approximate index against exact top-k, when one serves."""
+        return None
+
+    def prepare_serving(
+        self, *, index: bool = True, index_min_items: int = INDEX_MIN_ITEMS
+    ) -> None:
+        """Make single-user requests cheap; called once when serving loads a model.
+
+        Caches filter masks (per day, category, species), so a request no longer
+        rebuilds catalogue-sized masks, and lets the model build an approximate index
+        (``index``, for catalogues of at least ``index_min_items``) that falls back to
+        exact scoring on its own. The model must not be modified afterwards.
+        """
+        self._require_fitted()
+        self._mask_cache = {}
+        self._pop_rank()
+        self._prepare_serving(index and len(self.item_ids) >= index_min_items)
 
     def fit(self, interactions: Interactions, items: ItemCatalog | None = None) -> Self:
         """Train on ``interactions``; ``items`` adds content, stock and seasons."""
@@ -215,18 +256,19 @@ class Recommender(ABC):
         """Top ``k`` items for many users at once (the fast path for offline work)."""
         indices, scores = self.rank(user_ids, k, context=context)
         out: dict[str, list[Recommendation]] = {}
-        counts = np.diff(self.history.indptr)
+        indptr = self.history.indptr
         for position, user in enumerate(user_ids):
             row = self._user_index.get(user)
-            row = row if row is not None and counts[row] > 0 else None
+            row = row if row is not None and indptr[row + 1] > indptr[row] else None
             source = self.name if row is not None else f"{self.name}:fallback"
-            recs: list[Recommendation] = []
-            for item, score in zip(indices[position], scores[position], strict=True):
-                if item < 0:
-                    break
-                reasons = self._reasons(row, int(item)) if explain else []
-                recs.append(Recommendation(self.item_ids[item], float(score), reasons, source))
-            out[user] = recs
+            valid = indices[position][indices[position] >= 0]
+            chosen = valid.tolist()
+            values = scores[position][: len(chosen)].tolist()
+            reasons = self._reasons_for(row, valid) if explain else [[] for _ in chosen]
+            out[user] = [
+                Recommendation(self.item_ids[item], score, why, source)
+                for item, score, why in zip(chosen, values, reasons, strict=True)
+            ]
         return out
 
     def rank(
@@ -242,7 +284,8 @@ class Recommender(ABC):
         scores = np.full((len(user_ids), k), -np.inf, dtype=np.float32)
         rows = np.array([self._user_index.get(u, -1) for u in user_ids], dtype=np.int64)
         if len(rows) and self.history.shape[0]:
-            empty = np.diff(self.history.indptr)[np.maximum(rows, 0)] == 0
+            safe = np.maximum(rows, 0)
+            empty = self.history.indptr[safe + 1] == self.history.indptr[safe]
             rows[empty] = -1  # an empty history is scored like an unknown user
         known = np.flatnonzero(rows >= 0)
         unknown = np.flatnonzero(rows < 0)
@@ -300,17 +343,34 @@ class Recommender(ABC):
     def allowed_items(self, context: RecContext | None) -> npt.NDArray[np.bool_]:
         """Items that may be shown in this context: in stock, in season, matching filters."""
         when = (context.when if context else None) or datetime.now(UTC).date()
-        allowed = self.in_stock & in_season(self.season_start, self.season_end, when)
+        allowed = self._mask("when", when).copy()
         if context is not None:
             if context.category:
-                allowed &= self.category == context.category
+                allowed &= self._mask("category", context.category)
             if context.species:
-                allowed &= (self.species == context.species) | (self.species == "")
+                allowed &= self._mask("species", context.species)
             for item_id in (*context.exclude, context.item_id):
                 position = self._item_index.get(item_id) if item_id else None
                 if position is not None:
                     allowed[position] = False
         return allowed
+
+    def _mask(self, kind: str, value: Any) -> npt.NDArray[np.bool_]:
+        """One filter's catalogue-sized mask; cached (read-only) once prepared for serving."""
+        cache = self._mask_cache
+        if cache is not None and (kind, value) in cache:
+            return cache[(kind, value)]
+        if kind == "when":
+            mask = self.in_stock & in_season(self.season_start, self.season_end, value)
+        elif kind == "category":
+            mask = self.category == value
+        else:
+            mask = (self.species == value) | (self.species == "")
+        mask = np.asarray(mask, dtype=bool)
+        if cache is not None and len(cache) < _MASK_CACHE_SIZE:
+            mask.setflags(write=False)
+            cache[(kind, value)] = mask
+        return mask
 
     def _chunk_rows(self) -> int:
         """Users scored per dense block (bounded memory: about 64 MB of scores)."""
@@ -361,25 +421,36 @@ class Recommender(ABC):
         return np.asarray((self.history > 0).sum(axis=0), dtype=np.float32).ravel()
 
     def _reasons(self, row: int | None, item: int, top: int = 3) -> list[str]:
+        return self._reasons_for(row, np.array([item], dtype=np.int64), top)[0]
+
+    def _reasons_for(self, row: int | None, items: IntArray, top: int = 3) -> list[list[str]]:
+        """Reasons for several items of one user from one similarity block (the hot path
+        explains every served item; one product beats one per item)."""
         if row is None:
-            return ["popular now" if self.popularity[item] > 0 else "new in the catalogue"]
+            return [
+                ["popular now" if self.popularity[item] > 0 else "new in the catalogue"]
+                for item in items.tolist()
+            ]
         start, end = self.history.indptr[row], self.history.indptr[row + 1]
         seen = self.history.indices[start:end].astype(np.int64)
-        weights = self.history.data[start:end]
-        if len(seen) == 0:
-            return ["popular now"]
-        sims = self._similarity(item, seen)
+        weights = np.asarray(self.history.data[start:end], dtype=np.float32)
+        sims = self._similarities(items, seen) if len(seen) and len(items) else None
         if sims is None:
-            return ["popular now"]
-        contributions = weights * np.asarray(sims, dtype=np.float32)
-        order = np.argsort(-contributions)[:top]
-        total = float(np.abs(contributions).sum()) or 1.0
-        reasons = [
-            f"because of {self.item_ids[seen[j]]} ({100 * contributions[j] / total:.0f}%)"
-            for j in order
-            if contributions[j] > 0
-        ]
-        return reasons or ["popular now"]
+            return [["popular now"] for _ in range(len(items))]
+        contributions = weights[None, :] * np.asarray(sims, dtype=np.float32)
+        totals = np.abs(contributions).sum(axis=1)
+        totals[totals == 0] = 1.0
+        orders = np.argsort(-contributions, axis=1)[:, :top]
+        best = np.take_along_axis(contributions, orders, axis=1)
+        percent = 100 * best / totals[:, None]
+        names = [[self.item_ids[j] for j in line] for line in seen[orders].tolist()]
+        out: list[list[str]] = []
+        # plain Python floats and bools: formatting numpy scalars is what made this slow
+        for name, pct, ok in zip(names, percent.tolist(), (best > 0).tolist(), strict=True):
+            lines = zip(name, pct, ok, strict=True)
+            reasons = [f"because of {n} ({v:.0f}%)" for n, v, o in lines if o]
+            out.append(reasons or ["popular now"])
+        return out
 
     def _set_common(self, interactions: Interactions, items: ItemCatalog | None) -> None:
         self.user_ids = list(interactions.user_ids)
@@ -403,6 +474,7 @@ class Recommender(ABC):
         self._user_index = {u: i for i, u in enumerate(self.user_ids)}
         self._item_index = {u: i for i, u in enumerate(self.item_ids)}
         self._pop_rank_cache = None
+        self._mask_cache = None
 
     def _require_fitted(self) -> None:
         if not self._fitted:
