@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import numpy as np
@@ -19,8 +17,8 @@ from kibble.recsys.base import create_model, save_model
 from kibble.recsys.interactions import Interactions
 from kibble.store.models import ModelVersion, RegisteredModel
 from kibble.store.repositories.registry import Registry
-
-T = TypeVar("T")
+from tests.processes import free_port as free_port  # re-exported for the serving tests
+from tests.processes import wait_for as wait_for
 
 USERS = [f"u{i}" for i in range(40)]
 ITEMS = [f"i{j}" for j in range(30)]
@@ -75,24 +73,6 @@ def three_versions(context: Context) -> list[str]:
     set_alias(context, "champion", labels[1])
     set_alias(context, "challenger", labels[2])
     return labels
-
-
-def wait_for(condition: Callable[[], T], timeout_s: float = 20.0, what: str = "") -> T:
-    """Poll ``condition`` until it returns a truthy value; fail after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what or condition}")
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def launch_server(
