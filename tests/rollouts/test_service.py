@@ -9,13 +9,17 @@ from fastapi.testclient import TestClient
 
 from kibble.config import Settings
 from kibble.context import Context
-from kibble.errors import ConflictError, NotFoundError
+from kibble.errors import ConflictError, NotFoundError, QuotaExceededError
 from kibble.rollouts import service
 from kibble.rollouts.controller import ArmMetrics
 from kibble.serving.app import create_app
 from kibble.serving.feedback import accept
 from kibble.serving.pointers import resolve_aliases
 from kibble.serving.routing import RoutingSpec
+from kibble.store.models import Deployment
+from kibble.store.repositories.auth import Quotas
+from kibble.store.repositories.deployments import Deployments
+from kibble.store.repositories.serving import Rollouts
 from tests.serving.helpers import register_versions
 
 GOOD = ArmMetrics(5000, 0, 10.0, 5000, 500)
@@ -82,3 +86,54 @@ def test_replay_estimates_from_logged_traffic(context: Context) -> None:
     baseline_only = RoutingSpec("canary", "recs:1", holdout_share=0.0)
     assert service.replay(context, champion_only, since)["snips"] == pytest.approx(1.0)
     assert service.replay(context, baseline_only, since)["snips"] == 0.0
+
+
+def _deployment(context: Context, name: str) -> Deployment:
+    with context.store.session() as session:
+        row = Deployments(session, context.project_id).get(name)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def test_the_deployment_record_follows_the_rollout(context: Context) -> None:
+    """Champion recs:2, baseline (and challenger) recs:1: shares worked out by hand from
+    the 5% holdout and the gradual steps."""
+    register_versions(context)
+    assert service.declare(context, "d", "recs")["policy"]["arms"] == {
+        "recs:1": pytest.approx(0.05),
+        "recs:2": pytest.approx(0.95),
+    }
+    started = service.start(context, "d", "recs", "recs:1")
+    row = _deployment(context, "d")
+    assert row.model_name == "recs" and row.status == "active"
+    assert row.policy["policy"] == "gradual" and row.policy["rollout_id"] == started["id"]
+    assert row.policy["arms"] == {
+        "recs:1": pytest.approx(0.05 + 0.95 * 0.05),
+        "recs:2": pytest.approx(0.95 * 0.95),
+    }
+    service.step(context, "d", metrics={"recs:2": GOOD, "recs:1": GOOD})  # advance to 25%
+    assert _deployment(context, "d").policy["arms"]["recs:1"] == pytest.approx(0.05 + 0.95 * 0.25)
+    service.finish(context, "d", "promote", "looks good", {"ctr_challenger": 0.2})
+    after = _deployment(context, "d").policy
+    assert after["champion"] == "recs:1" and after["rollout_id"] is None
+    assert after["arms"] == {"recs:1": pytest.approx(1.0)}
+    decisions = service.status(context, "d")["decisions"]
+    assert decisions[-1]["action"] == "promote"
+    assert decisions[-1]["numbers"] == {"ctr_challenger": 0.2}
+
+
+def test_a_deployment_serves_one_model_and_counts_against_the_quota(context: Context) -> None:
+    register_versions(context)
+    register_versions(context, name="other")
+    service.declare(context, "d", "recs")
+    with pytest.raises(ConflictError, match="serves model 'recs'"):
+        service.declare(context, "d", "other")
+    with context.store.session() as session:
+        Quotas(session, context.project_id).set(max_deployments=1)
+    service.declare(context, "d", "recs")  # the same one again is not a new deployment
+    with pytest.raises(QuotaExceededError):
+        service.start(context, "second", "other", "other:1")
+    with context.store.session() as session:
+        assert Deployments(session, context.project_id).get("second") is None
+        assert Rollouts(session, context.project_id).active("second") is None  # nothing half-done

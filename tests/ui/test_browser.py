@@ -329,46 +329,69 @@ def test_every_page_shows_what_the_api_says(site: Site, admin: Visitor) -> None:
 
 
 def test_click_through_run_model_deployment_lineage(site: Site, admin: Visitor) -> None:
-    """run -> model -> deployment -> lineage wherever the home has models; and always
-    run -> its outputs' lineage, which leads back to the run."""
+    """run -> the model it registered -> the deployment serving it -> the champion's
+    lineage, which leads back to the run; and a run -> its outputs' lineage."""
     runs = site.all("/runs")
-    models = site.all("/models")
-    produced = [  # model versions some recorded run produced
+    produced = [  # model versions a recorded run registered
         (model, version)
-        for model in models
+        for model in site.all("/models")
         for version in site.all(f"/models/{model['name']}/versions")
         if version["run_id"]
     ]
-    if produced:  # run -> model
-        model, version = produced[0]
-        admin.open(f"/runs/{version['run_id']}", "run-with-model")
-        admin.page.click(f"#model-link-{model['name']}-{version['version']}")
-        admin.settle("model")
-    elif models:  # versions registered outside a pipeline run: models -> model
-        model = models[0]
-        admin.open("/models", None)
-        admin.page.click(f"#model-{model['name']}")
-        admin.settle("model")
-    if models:
-        assert admin.text("#page-title") == f"Model {model['name']}"
-        versions = site.all(f"/models/{model['name']}/versions")
-        assert admin.rows("versions") == min(len(versions), 50)
-        deployed = [d for d in site.all("/deployments") if d["model_name"] == model["name"]]
-        assert admin.rows("model-deployments") == len(deployed)
-        if deployed:
-            admin.page.click(f"#deployment-{deployed[0]['name']}")
-            admin.settle("deployment")
-            assert deployed[0]["name"] in admin.text("main p.muted")
-            admin.page.go_back()
-            admin.settle(None)
-        admin.page.click(f"#lineage-{versions[0]['version']}")
-        admin.settle("lineage-model")
-        assert f"{model['name']} v{versions[0]['version']}" in admin.text("main p.muted")
-        assert admin.page.locator("#lineage-graph svg.main-svg").count() >= 1
-        recorded = (versions[0].get("lineage") or {}).get("tables") or {}
-        tables = admin.text("table#lineage-tables")
-        for name, number in recorded.items():  # the table versions it was trained on
-            assert f"{name}\t{number}" in tables
+    assert produced, "the demo registers its versions from the day's run"
+    model, version = produced[0]
+    admin.open(f"/runs/{version['run_id']}", "run-with-model")
+    admin.page.click(f"#model-link-{model['name']}-{version['version']}")
+    admin.settle("model")
+    assert admin.text("#page-title") == f"Model {model['name']}"
+    versions = site.all(f"/models/{model['name']}/versions")
+    assert admin.rows("versions") == min(len(versions), 50)
+    deployed = [d for d in site.all("/deployments") if d["model_name"] == model["name"]]
+    assert deployed, "the demo's A/B tests record the deployment they ran on"
+    assert admin.rows("model-deployments") == len(deployed)
+
+    deployment = deployed[0]
+    admin.page.click(f"#deployment-{deployment['name']}")
+    admin.settle("deployment")
+    assert deployment["name"] in admin.text("main p.muted")
+    arms = deployment["policy"]["arms"]
+    rows = admin.page.locator("table#arms tbody tr")
+    assert rows.count() == len(arms)
+    for i, (arm, share) in enumerate(arms.items()):
+        assert rows.nth(i).locator("td").nth(0).inner_text() == arm
+        assert rows.nth(i).locator("td").nth(2).inner_text() == f"{100 * share:.1f}%"
+    history = site.api(f"/deployments/{deployment['name']}/rollouts")
+    measured = [
+        (r, [d for d in r["decisions"] if "ctr_challenger" in d["numbers"]][-1]["numbers"])
+        for r in history
+        if any("ctr_challenger" in d["numbers"] for d in r["decisions"])
+    ]
+    assert measured and admin.rows("ab-results") == len(measured)
+    for i, (rollout, numbers) in enumerate(measured):  # newest first, like the API
+        cells = admin.page.locator("table#ab-results tbody tr").nth(i).locator("td")
+        assert cells.nth(0).inner_text() == rollout["challenger"]
+        assert cells.nth(3).inner_text() == f"{numbers['ctr_challenger']:.4f}"
+        assert cells.nth(5).inner_text() == (
+            f"{numbers['lift_ci_low']:+.4f} .. {numbers['lift_ci_high']:+.4f}"
+        )
+    assert admin.rows("rollouts") == len(history)
+
+    champion = deployment["policy"]["champion"]
+    admin.page.click(f"#arm-lineage-{list(arms).index(champion)}")
+    admin.settle("lineage-champion")
+    name, _, number = champion.rpartition(":")
+    assert f"{name} v{number}" in admin.text("main p.muted")
+    assert admin.page.locator("#lineage-graph svg.main-svg").count() >= 1
+    served = admin.page.locator("table#lineage-deployments").inner_text()
+    assert deployment["name"] in served  # forward: the deployment it feeds
+    champion_version = next(v for v in versions if v["version"] == int(number))
+    recorded = (champion_version.get("lineage") or {}).get("tables") or {}
+    tables = admin.text("table#lineage-tables")
+    for table_name, table_version in recorded.items():  # the table versions it was trained on
+        assert f"{table_name}\t{table_version}" in tables
+    admin.page.click("#lineage-registered-by")  # back: the run that registered it
+    admin.settle(None)
+    assert champion_version["run_id"] in admin.page.url
 
     finished = next(r for r in runs if r["status"] == "succeeded")
     admin.open("/runs", None)

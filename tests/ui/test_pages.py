@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +17,8 @@ from kibble.context import Context
 from kibble.monitoring.points import Point
 from kibble.monitoring.store import record_metrics
 from kibble.pipelines import Pipeline, hold, run_pipeline, step
+from kibble.rollouts import service as rollouts
+from kibble.rollouts.controller import ArmMetrics
 from kibble.store.models import (
     Alert,
     AuditEvent,
@@ -22,11 +26,12 @@ from kibble.store.models import (
     ModelVersion,
     RegisteredModel,
     Run,
+    ServedRequest,
     StepRun,
 )
 from kibble.store.repositories import Projects
 from kibble.store.repositories.registry import Registry
-from kibble.store.repositories.serving import Rollouts, ServedRequests
+from kibble.store.repositories.serving import ServedRequests
 from kibble.ui.app import Principal, create_ui
 
 
@@ -383,24 +388,67 @@ def test_monitoring_charts_metrics_and_falls_back_without_data(
     assert 'id="metric-model-ctr"' not in system
 
 
-def test_deployment_page_shows_rollout_decisions(client: TestClient, context: Context) -> None:
+def _cells(html: str, table_id: str) -> list[list[str]]:
+    """The text of each data row's cells (tags stripped)."""
+    body = html.split(f'id="{table_id}"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", body.split("<tbody>")[1], re.S)
+    return [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
+        for r in rows
+    ]
+
+
+def test_deployment_page_shows_split_progress_and_ab(client: TestClient, context: Context) -> None:
+    seed(context)  # recommender v1 (oldest: baseline) and v2 (newest: champion)
+    rollouts.start(context, "home", "recommender", "recommender:1")
+    champion, challenger = ArmMetrics(5000, 0, 9.0, 5000, 500), ArmMetrics(5000, 0, 9.0, 5000, 600)
+    assert (
+        rollouts.step(
+            context, "home", metrics={"recommender:2": champion, "recommender:1": challenger}
+        )["action"]
+        == "advance"
+    )
     with context.store.session() as s:
-        s.add(
-            Deployment(
-                project_id=context.project_id,
-                name="home",
-                model_name="recommender",
-                policy={"kind": "ab", "arms": {"champion": 0.9, "challenger": 0.1}},
-            )
-        )
-        repo = Rollouts(s, context.project_id)
-        rollout = repo.start("home", "recommender:1", "recommender:2", "gradual", [0.05, 0.25])
-        repo.record(rollout, "advance", 1, "active", ["ctr not worse"], {"ctr_diff": 0.01234567})
+        s.add(ServedRequest(**_served(context, "r1", "recommender:2")))
+        s.add(ServedRequest(**_served(context, "r2", "recommender:2")))
+        s.add(ServedRequest(**_served(context, "r3", "recommender:1")))
     sign_in(client, "viewer-token")
+    listing = client.get("/deployments").text
+    assert 'id="open-home"' in listing and "recommender:2 71.2" in listing
+
     html = client.get("/deployments?name=home").text
-    assert "<td>champion</td><td>0.9</td>" in html.split('id="arms"')[1]
-    decisions = html.split('id="decisions"')[1].split("</table>")[0]
-    assert "advance" in decisions and "ctr not worse" in decisions and "0.0123" in decisions
+    arms = {row[0]: row for row in _cells(html, "arms")}
+    assert arms["recommender:2"][1] == "champion"
+    assert arms["recommender:1"][1] == "challenger + baseline"
+    # 5% holdout to the baseline, then the second step's 25% of the rest to the challenger
+    assert float(arms["recommender:1"][2].rstrip("%")) == pytest.approx(5 + 95 * 0.25, abs=0.06)
+    assert 'href="/lineage?model=recommender&amp;version=2" id="arm-lineage-' in html
+    [ab] = _cells(html, "ab-results")
+    assert ab[:5] == ["recommender:1", "recommender:2", "0.1000", "0.1200", "+0.0200"]
+    low, high = (float(x) for x in ab[5].split(" .. "))
+    assert low < 0.02 < high and ab[6] == "5000 / 5000" and ab[7] == "advance"
+    [decision] = _cells(html, "decisions")
+    assert decision[1:4] == ["advance", "1", "5.0%"] and "step 0 healthy" in decision[4]
+    assert 'data-spec="spec-rollout-progress"' in html
+    traffic = html.split('id="arm-traffic"')[1].split("</section>")[0]
+    assert 'data-spec="spec-arm-traffic"' in traffic and "0.6667" in traffic  # 2 of 3 answers
+
+    empty = client.get("/deployments?name=nope").text  # unknown: the list alone
+    assert 'id="arms"' not in empty and 'id="open-home"' in empty
+
+
+def _served(context: Context, request_id: str, arm: str) -> dict[str, Any]:
+    return {
+        "project_id": context.project_id,
+        "request_id": request_id,
+        "deployment": "home",
+        "user_id": "u1",
+        "arm": arm,
+        "model_version": arm,
+        "probability": 0.5,
+        "items": [],
+        "ts": datetime.now(UTC),
+    }
 
 
 def test_explain_shows_what_was_served(client: TestClient, context: Context) -> None:

@@ -20,6 +20,7 @@ from kibble.store.models import (
     Deployment,
     ModelVersion,
     RegisteredModel,
+    Rollout,
     Run,
     StepRun,
     TableVersion,
@@ -140,6 +141,17 @@ def deployment(session: Session, project_id: str, name: str) -> Deployment:
         Deployment.project_id == project_id, Deployment.name == name
     )
     return _one(session, query, f"deployment {name!r}", "list deployments first")
+
+
+def rollouts(
+    session: Session, project_id: str, deployment: str, limit: int, offset: int
+) -> list[Rollout]:
+    query = (
+        sa.select(Rollout)
+        .where(Rollout.project_id == project_id, Rollout.deployment == deployment)
+        .order_by(Rollout.created_at.desc(), Rollout.id)
+    )
+    return page(session, query, limit, offset)
 
 
 def alerts(

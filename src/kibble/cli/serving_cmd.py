@@ -44,10 +44,12 @@ def serve(
     """
     import uvicorn
 
+    from kibble.rollouts.service import declare
     from kibble.serving.app import create_app
 
     context = state(ctx).context()
     settings = context.settings.serving
+    declare(context, deployment, model)
     app = create_app(context, deployment, model, poll_s=poll, controller_s=controller)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="warning")
 

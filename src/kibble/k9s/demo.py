@@ -45,6 +45,7 @@ from kibble.pipelines.schedules import recheck_held
 from kibble.recsys.base import Recommender
 from kibble.recsys.training import train
 from kibble.registry.promotion import Evaluation, gate_candidate
+from kibble.rollouts import service as rollouts
 from kibble.store.models import GateReportRecord, ModelVersion
 from kibble.store.repositories.registry import Registry
 
@@ -103,7 +104,8 @@ def _reason(text: str) -> dict[str, str]:
 
 
 def _register(state: DemoState, day: int, name: str, params: dict[str, Any]) -> int:
-    """Fit on the lake's events, store the model as an artifact and register a version."""
+    """Fit on the lake's events, store the model as an artifact and register a version
+    made by the day's gated run (so lineage leads from the run to the model)."""
     ctx = state.context
     fitted = train(
         history(ctx, state.date(day)), model=name, params=params, interaction_options=INTERACTIONS
@@ -117,6 +119,7 @@ def _register(state: DemoState, day: int, name: str, params: dict[str, Any]) -> 
                 ref.digest,
                 name,
                 params=fitted.model.params,
+                run_id=state.days[day]["run_id"],
                 metrics={
                     "trained_on": state.date(day),
                     "interactions": fitted.summary["interactions"],
@@ -184,11 +187,15 @@ def _report_id(session: Any, version: ModelVersion) -> str | None:
 
 
 def _canary(state: DemoState, day: int, version: int, traffic: Traffic) -> None:
-    """Make the gated version champion, A/B it against the previous one, roll back a loss."""
+    """Make the gated version champion, A/B it against the previous one, roll back a loss.
+
+    The experiment is recorded as the deployment's rollout (policy ``ab``), its decision
+    carrying the numbers, so the deployment shows what was tested and why it ended so."""
     ctx, shop = state.context, state.shop
     previous = state.champion
     assert previous is not None
     label, old = state.labels[version], state.labels[previous]
+    rollouts.start(ctx, DEPLOYMENT, MODEL, f"{MODEL}:{version}", policy="ab", steps=[0.5])
     with ctx.store.session() as session:
         reg = Registry(session, ctx.project_id)
         row = reg.version(reg.model(MODEL), version)
@@ -217,20 +224,33 @@ def _canary(state: DemoState, day: int, version: int, traffic: Traffic) -> None:
     }
     state.numbers[version] = numbers
     state.ab_results.append({**numbers, "arms": [a.to_dict() for a in arms.values()]})
+    measured = {  # the names the live rollout controller records
+        "ctr_champion": numbers["champion_ctr"],
+        "ctr_challenger": numbers["challenger_ctr"],
+        "impressions_champion": float(arms[old].impressions),
+        "impressions_challenger": float(arms[label].impressions),
+        "lift": numbers["ctr_diff"],
+        "lift_ci_low": round(low, 4),
+        "lift_ci_high": round(high, 4),
+    }
+    interval = f"diff {diff:+.4f} (95% {low:+.4f}..{high:+.4f})"
+    won = low > 0
+    verdict = "worse than the champion" if high < 0 else "no significant gain"
+    reason = (
+        f"A/B win: {interval}"
+        if won
+        else f"{ROLLED_BACK}: {verdict}; CTR {numbers['challenger_ctr']} vs "
+        f"{numbers['champion_ctr']}, {interval}"
+    )
     with ctx.store.session() as session:
         reg = Registry(session, ctx.project_id)
         row = reg.version(reg.model(MODEL), version)
         row.metrics = {**row.metrics, "ab": numbers}
-        if low > 0:
-            state.champion = version
-            return
-        verdict = "worse than the champion" if high < 0 else "no significant gain"
-        reg.rollback(
-            MODEL,
-            actor=ACTOR,
-            reason=f"{ROLLED_BACK}: {verdict}; CTR {numbers['challenger_ctr']} vs "
-            f"{numbers['champion_ctr']}, diff {diff:+.4f} (95% {low:+.4f}..{high:+.4f})",
-        )
+        if not won:
+            reg.rollback(MODEL, actor=ACTOR, reason=reason)
+    if won:
+        state.champion = version
+    rollouts.finish(ctx, DEPLOYMENT, "promote" if won else "abort", reason, measured)
 
 
 def _train_and_test(state: DemoState, day: int) -> Traffic | None:

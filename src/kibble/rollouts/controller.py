@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from kibble.rollouts.analysis import msprt_p_value
+from kibble.rollouts.analysis import msprt_p_value, two_proportion_test
 from kibble.serving.routing import DEFAULT_GRADUAL_STEPS
 
 Action = Literal["advance", "hold", "rollback", "promote"]
@@ -126,7 +126,20 @@ def decide(
         return _forward(state, numbers)
     ctr_c = champion.clicks / champion.impressions if champion.impressions else 0.0
     ctr_x = challenger.clicks / challenger.impressions if challenger.impressions else 0.0
-    numbers.update(ctr_champion=ctr_c, ctr_challenger=ctr_x)
+    numbers.update(
+        ctr_champion=ctr_c,
+        ctr_challenger=ctr_x,
+        impressions_champion=float(champion.impressions),
+        impressions_challenger=float(challenger.impressions),
+    )
+    if champion.impressions and challenger.impressions:
+        lift = two_proportion_test(
+            min(champion.clicks, champion.impressions),
+            champion.impressions,
+            min(challenger.clicks, challenger.impressions),
+            challenger.impressions,
+        )
+        numbers.update(lift=lift.lift, lift_ci_low=lift.ci_low, lift_ci_high=lift.ci_high)
     if min(champion.impressions, challenger.impressions) < rails.min_impressions:
         return Verdict(
             "hold",

@@ -9,13 +9,16 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from kibble.auth.quotas import INACTIVE_DEPLOYMENT_STATUSES, enforce
 from kibble.context import Context
 from kibble.errors import ConflictError, NotFoundError, UsageError
 from kibble.rollouts.analysis import ips, snips
 from kibble.rollouts.controller import ArmMetrics, Guardrails, RolloutState, decide, summarize
-from kibble.serving.pointers import LIVE_POLICIES, resolve_aliases, set_champion
+from kibble.rollouts.traffic import expected_shares
+from kibble.serving.pointers import LIVE_POLICIES, resolve_aliases, routing_for, set_champion
 from kibble.serving.routing import DEFAULT_GRADUAL_STEPS, RoutingSpec, route
-from kibble.store.models import Rollout
+from kibble.store.models import Deployment, Rollout
+from kibble.store.repositories.deployments import Deployments
 from kibble.store.repositories.serving import Feedback, Rollouts, ServedRequests
 
 
@@ -30,6 +33,46 @@ def _summary(r: Rollout) -> dict[str, Any]:
         "steps": r.steps,
         "status": r.status,
     }
+
+
+def traffic(session: Session, project_id: str, deployment: str, model_name: str) -> dict[str, Any]:
+    """The split the routers apply now: policy, arms with their shares, the active rollout."""
+    spec, _, stats = routing_for(session, project_id, deployment, model_name)
+    rollout = Rollouts(session, project_id).active(deployment)
+    return {
+        "policy": spec.policy,
+        "champion": spec.champion,
+        "challenger": spec.challenger,
+        "baseline": spec.baseline,
+        "holdout_share": spec.holdout_share,
+        "arms": {arm: round(share, 4) for arm, share in expected_shares(spec, stats).items()},
+        "rollout_id": None if rollout is None else rollout.id,
+    }
+
+
+def _save_traffic(
+    session: Session, project_id: str, deployment: str, model_name: str
+) -> Deployment:
+    policy = traffic(session, project_id, deployment, model_name)
+    return Deployments(session, project_id).save(deployment, model_name, policy)
+
+
+def _record_deployment(
+    context: Context, session: Session, deployment: str, model_name: str
+) -> Deployment:
+    """Write the deployment's current traffic; a new (or revived) one counts against the
+    project's deployment quota."""
+    known = Deployments(session, context.project_id).get(deployment)
+    if known is None or known.status in INACTIVE_DEPLOYMENT_STATUSES:
+        enforce(session, context.project_id, context.artifacts, context.project, deployments=1)
+    return _save_traffic(session, context.project_id, deployment, model_name)
+
+
+def declare(context: Context, deployment: str, model_name: str) -> dict[str, Any]:
+    """Record that ``deployment`` serves ``model_name`` (what `kibble serve` does first)."""
+    with context.store.session() as session:
+        row = _record_deployment(context, session, deployment, model_name)
+        return {"name": row.name, "model_name": row.model_name, "policy": row.policy}
 
 
 def start(
@@ -64,6 +107,7 @@ def start(
         if challenger == refs["champion"].label:
             raise ConflictError(f"{challenger} is already champion", hint="roll out another one")
         row = repo.start(deployment, refs["champion"].label, challenger, policy, list(steps))
+        _record_deployment(context, session, deployment, model_name)
         out = _summary(row)
     context.audit("rollout.start", deployment, challenger=challenger, policy=policy)
     return out
@@ -126,15 +170,17 @@ def step(
                 list(verdict.reasons),
                 verdict.numbers,
             )
-        if verdict.action == "promote":
-            set_champion(
-                session,
-                context.project_id,
-                row.challenger.rpartition(":")[0],
-                row.challenger,
-                actor=f"rollout-controller:{context.actor}",
-                reason="; ".join(verdict.reasons),
-            )
+            model_name = row.challenger.rpartition(":")[0]
+            if verdict.action == "promote":
+                set_champion(
+                    session,
+                    context.project_id,
+                    model_name,
+                    row.challenger,
+                    actor=f"rollout-controller:{context.actor}",
+                    reason="; ".join(verdict.reasons),
+                )
+            _save_traffic(session, context.project_id, deployment, model_name)
         return {
             **_summary(row),
             "action": verdict.action,
@@ -143,8 +189,16 @@ def step(
         }
 
 
-def finish(context: Context, deployment: str, action: str, reason: str) -> dict[str, Any]:
-    """Operator promote/abort: records the decision; promote sets the champion."""
+def finish(
+    context: Context,
+    deployment: str,
+    action: str,
+    reason: str,
+    numbers: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Promote or abort by hand (or by an experiment run outside the router, with the
+    ``numbers`` it decided on): records the decision; promote makes the challenger
+    champion unless it already is."""
     with context.store.session() as session:
         repo = Rollouts(session, context.project_id)
         row = repo.active(deployment)
@@ -154,16 +208,19 @@ def finish(context: Context, deployment: str, action: str, reason: str) -> dict[
                 hint="`kibble rollout status` lists rollouts",
             )
         status = "promoted" if action == "promote" else "rolled_back"
-        repo.record(row, action, row.step, status, [reason], {})
-        if action == "promote":
+        repo.record(row, action, row.step, status, [reason], numbers or {})
+        model_name = row.challenger.rpartition(":")[0]
+        champion = resolve_aliases(session, context.project_id, model_name)["champion"]
+        if action == "promote" and champion.label != row.challenger:
             set_champion(
                 session,
                 context.project_id,
-                row.challenger.rpartition(":")[0],
+                model_name,
                 row.challenger,
                 actor=context.actor,
                 reason=reason,
             )
+        _save_traffic(session, context.project_id, deployment, model_name)
         out = _summary(row)
     context.audit(f"rollout.{action}", deployment, reason=reason)
     return out

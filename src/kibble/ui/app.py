@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from kibble.context import Context
 from kibble.errors import KibbleError
-from kibble.ui import lineage_view, pages
+from kibble.ui import deployments_view, lineage_view, pages
 from kibble.ui.views import Page
 
 COOKIE = "kibble_session"
@@ -263,7 +263,7 @@ def create_ui(
     data = hooked("data", lambda s, p, q: pages.data(s, p.project_id, prefix, q.get("table", "")))
     models = hooked("models", lambda s, p, q: pages.models(s, p.project_id, prefix))
     deployments = hooked(
-        "deployments", lambda s, p, q: pages.deployments(s, p.project_id, prefix, q.get("name", ""))
+        "deployments", lambda s, p, q: deployments_view.deployments(s, p.project_id, prefix, q)
     )
     monitoring = hooked(
         "monitoring",

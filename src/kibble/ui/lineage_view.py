@@ -23,6 +23,7 @@ from kibble.store.models import (
     LineageEdge,
     ModelVersion,
     RegisteredModel,
+    Run,
     ServedRequest,
 )
 from kibble.store.repositories.serving import ServedRequests
@@ -196,6 +197,8 @@ def lineage(ctx: Context, session: Session, prefix: str, q: dict[str, str]) -> P
     rows: list[list[Any]] = []
     tables: dict[tuple[str, Any], None] = {}
     _walk_up(up, 0, graph, root, rows, tables, prefix)
+    if up.get("kind") == "model" and not rows and up.get("run_id"):
+        _registered_by(session, ctx.project_id, up, graph, root, rows, prefix)
     recorded = _recorded_lineage(session, ctx.project_id, up)
     for name, version in (recorded.get("tables") or {}).items():
         if (name, version) not in tables:
@@ -203,6 +206,7 @@ def lineage(ctx: Context, session: Session, prefix: str, q: dict[str, str]) -> P
             graph.edges.append((graph.add(f"{name} v{version}", -1, "table"), root))
     used: list[list[Any]] = []
     _walk_down(down, 1, graph, root, used, prefix)
+    serving = _serving(session, ctx.project_id, up, graph, root, prefix)
     page.add(graph.section(f"Lineage of {label}"))
     page.add(
         table(
@@ -245,7 +249,70 @@ def lineage(ctx: Context, session: Session, prefix: str, q: dict[str, str]) -> P
             empty="nothing has used it yet",
         )
     )
+    if up.get("kind") == "model":
+        page.add(
+            table(
+                "lineage-deployments",
+                "Deployments serving it",
+                ["deployment", "traffic share"],
+                serving,
+                empty="no deployment routes traffic to this version",
+            )
+        )
     return page
+
+
+def _registered_by(
+    session: Session,
+    project_id: str,
+    up: dict[str, Any],
+    graph: _Graph,
+    root: int,
+    rows: list[list[Any]],
+    prefix: str,
+) -> None:
+    """The run that registered a model version whose artifact no step recorded."""
+    run = session.scalar(sa.select(Run).where(Run.project_id == project_id, Run.id == up["run_id"]))
+    if run is None:
+        return
+    rows.append(
+        [
+            0,
+            _short_digest(up.get("digest")),
+            link(run.id[:8], f"{prefix}/runs/{run.id}", "lineage-registered-by"),
+            run.pipeline,
+            "registered this version",
+            "no",
+            ", ".join(f"{k}={v}" for k, v in run.params.items()) or None,
+        ]
+    )
+    graph.edges.append((graph.add(f"run {run.id[:8]}", -1, run.pipeline), root))
+
+
+def _serving(
+    session: Session, project_id: str, up: dict[str, Any], graph: _Graph, root: int, prefix: str
+) -> list[list[Any]]:
+    """Deployments whose recorded split gives this model version traffic (forward)."""
+    if up.get("kind") != "model":
+        return []
+    label = f"{up['model']}:{up['version']}"
+    rows = []
+    for d in session.scalars(
+        sa.select(Deployment)
+        .where(Deployment.project_id == project_id, Deployment.model_name == up["model"])
+        .order_by(Deployment.name)
+    ):
+        share = (d.policy.get("arms") or {}).get(label)
+        if not share:
+            continue
+        rows.append(
+            [
+                link(d.name, f"{prefix}/deployments?name={quote(d.name)}", f"serving-{d.name}"),
+                f"{100 * share:.1f}%",
+            ]
+        )
+        graph.edges.append((root, graph.add(f"deployment {d.name}", 1, f"{100 * share:.1f}%")))
+    return rows
 
 
 def _recorded_lineage(session: Session, project_id: str, root: dict[str, Any]) -> dict[str, Any]:

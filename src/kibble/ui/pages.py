@@ -25,14 +25,12 @@ from kibble.store.models import (
     ModelAlias,
     ModelVersion,
     RegisteredModel,
-    Rollout,
     Run,
     StepRun,
     TableVersion,
 )
 from kibble.store.repositories.data import DataRecords
 from kibble.store.repositories.pipelines import RunRecords
-from kibble.store.repositories.serving import Rollouts
 from kibble.ui.views import (
     Page,
     cards,
@@ -291,8 +289,8 @@ def run_detail(
                     s.attempts,
                     "yes" if s.cached else "no",
                     duration(s.started_at, s.ended_at),
-                    _short(s.inputs),
-                    _short(s.outputs),
+                    short(s.inputs),
+                    short(s.outputs),
                     s.error,
                 ]
                 for s in steps
@@ -370,7 +368,7 @@ def run_detail(
     return page
 
 
-def _short(data: Any, limit: int = 160) -> str:
+def short(data: Any, limit: int = 160) -> str:
     text = ", ".join(f"{k}={v}" for k, v in data.items()) if isinstance(data, dict) else str(data)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -426,7 +424,7 @@ def data(session: Session, project_id: str, prefix: str, table_name: str) -> Pag
                 f"Versions of {chosen.name}",
                 ["version", "rows", "operation", "written", "details"],
                 [
-                    [v.version, v.row_count, v.operation, when(v.created_at), _short(v.details)]
+                    [v.version, v.row_count, v.operation, when(v.created_at), short(v.details)]
                     for v in versions
                 ],
             )
@@ -458,8 +456,8 @@ def data(session: Session, project_id: str, prefix: str, table_name: str) -> Pag
                         c.name,
                         c.partition,
                         status(c.status),
-                        _short(c.expected),
-                        _short(c.observed),
+                        short(c.expected),
+                        short(c.observed),
                         c.table_version,
                         c.message,
                     ]
@@ -482,7 +480,7 @@ def data(session: Session, project_id: str, prefix: str, table_name: str) -> Pag
                         load.rows_written,
                         load.rows_rejected,
                         load.rows_duplicate,
-                        _short(load.source, 80),
+                        short(load.source, 80),
                     ]
                     for load in loads
                 ],
@@ -705,13 +703,13 @@ def _gate_summary(report: dict[str, Any]) -> str:
     """``name: passed`` per check when the report lists checks, else the report, short."""
     checks = report.get("checks")
     if isinstance(checks, list) and all(isinstance(c, dict) for c in checks):
-        return _short(
+        return short(
             "; ".join(
                 f"{c.get('name', '?')}: {'pass' if c.get('passed') else 'FAIL'}" for c in checks
             ),
             240,
         )
-    return _short(report, 240)
+    return short(report, 240)
 
 
 def _is_number(value: Any) -> bool:
@@ -722,116 +720,7 @@ def _fmt(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
 
 
-def deployments(session: Session, project_id: str, prefix: str, name: str) -> Page:
-    rows = session.scalars(
-        sa.select(Deployment).where(Deployment.project_id == project_id).order_by(Deployment.name)
-    ).all()
-    page = Page("Deployments", subtitle="Arms, traffic shares and rollout decisions.")
-    page.add(
-        table(
-            "deployments",
-            "Deployments",
-            ["deployment", "model", "status", "policy"],
-            [
-                [
-                    link(d.name, f"{prefix}/deployments?name={quote(d.name)}", f"open-{d.name}"),
-                    link(d.model_name, f"{prefix}/models/{quote(d.model_name)}"),
-                    status(d.status),
-                    _short(d.policy),
-                ]
-                for d in rows
-            ],
-            empty="no deployments",
-        )
-    )
-    chosen = next((d for d in rows if d.name == name), None)
-    if chosen is None:
-        return page
-    page.subtitle = f"Deployment {chosen.name} of model {chosen.model_name}"
-    arms = _arms(chosen.policy)
-    page.add(
-        table(
-            "arms",
-            f"Arms of {chosen.name}",
-            ["arm", "traffic share"],
-            [[arm, share] for arm, share in arms],
-            empty="the policy names no arms",
-        )
-    )
-    page.add(json_block("policy", f"Routing policy of {chosen.name}", chosen.policy))
-    rollouts = session.scalars(
-        sa.select(Rollout)
-        .where(Rollout.project_id == project_id, Rollout.deployment == chosen.name)
-        .order_by(Rollout.created_at.desc())
-        .limit(PAGE_SIZE)
-    ).all()
-    page.add(
-        table(
-            "rollouts",
-            "Rollouts",
-            ["started", "champion", "challenger", "policy", "step", "status"],
-            [
-                [
-                    when(r.created_at),
-                    r.champion,
-                    r.challenger,
-                    r.policy,
-                    f"{r.step + 1}/{len(r.steps)}" if r.steps else r.step,
-                    status(r.status),
-                ]
-                for r in rollouts
-            ],
-            empty="no rollouts yet",
-        )
-    )
-    if rollouts:
-        latest = rollouts[0]
-        decisions = Rollouts(session, project_id).decisions(latest.id)
-        page.add(
-            table(
-                "decisions",
-                f"Decisions of the latest rollout ({latest.challenger})",
-                ["when", "action", "step", "traffic", "why", "numbers"],
-                [
-                    [
-                        when(d.created_at),
-                        d.action,
-                        d.step,
-                        latest.steps[d.step] if 0 <= d.step < len(latest.steps) else None,
-                        "; ".join(str(r) for r in d.reasons) or None,
-                        _short({k: _fmt(v) for k, v in d.numbers.items()}, 240),
-                    ]
-                    for d in decisions
-                ],
-                empty="no decisions yet",
-            )
-        )
-    page.add(_metric_chart(session, project_id, "deployment-metrics", chosen.name))
-    return page
-
-
-def _arms(policy: dict[str, Any]) -> list[tuple[str, Any]]:
-    """(arm, share) from the common policy shapes: ``arms`` as a list or a mapping."""
-    arms = policy.get("arms")
-    if isinstance(arms, dict):
-        return [(str(k), _fmt(v)) for k, v in arms.items()]
-    if isinstance(arms, list):
-        out = []
-        for arm in arms:
-            if isinstance(arm, dict):
-                out.append(
-                    (
-                        str(arm.get("name") or arm.get("version") or arm.get("model") or "?"),
-                        _fmt(arm.get("share", arm.get("weight", arm.get("traffic")))),
-                    )
-                )
-            else:
-                out.append((str(arm), None))
-        return out
-    return []
-
-
-def _metric_chart(
+def metric_chart(
     session: Session, project_id: str, section_id: str, deployment: str
 ) -> dict[str, Any]:
     """The metric series labelled with one deployment (CTR per arm, latency...)."""

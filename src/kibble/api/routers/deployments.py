@@ -10,6 +10,7 @@ from kibble.api import reads
 from kibble.api.deps import ProjectScope, action
 from kibble.api.reads import as_dict
 from kibble.api.routers.common import Limit, Name, Offset
+from kibble.store.repositories.serving import Rollouts
 
 router = APIRouter(tags=["deployments"])
 
@@ -26,3 +27,18 @@ def list_deployments(
 def show_deployment(s: ProjectScope, name: Name) -> dict[str, Any]:
     with s.session() as session:
         return as_dict(reads.deployment(session, s.project_id, name))
+
+
+@router.get("/deployments/{name}/rollouts", openapi_extra=action("deployments.read"))
+def list_rollouts(
+    s: ProjectScope, name: Name, limit: Limit = 100, offset: Offset = 0
+) -> list[dict[str, Any]]:
+    """Newest first, each with every decision the controller (or a person) made and the
+    numbers it was based on."""
+    with s.session() as session:
+        reads.deployment(session, s.project_id, name)  # 404 for an unknown deployment
+        repo = Rollouts(session, s.project_id)
+        return [
+            {**as_dict(r), "decisions": [as_dict(d) for d in repo.decisions(r.id)]}
+            for r in reads.rollouts(session, s.project_id, name, limit, offset)
+        ]
