@@ -30,6 +30,7 @@ from kibble.store.models import (
     StepRun,
 )
 from kibble.store.repositories import Projects
+from kibble.store.repositories.data import DataRecords
 from kibble.store.repositories.registry import Registry
 from kibble.store.repositories.serving import ServedRequests
 from kibble.ui.app import Principal, create_ui
@@ -488,3 +489,56 @@ def test_run_links_to_model_then_deployment_and_lineage(
     assert 'href="/deployments?name=home" id="deployment-home"' in model_html
     assert 'href="/lineage?model=recommender&amp;version=2" id="lineage-2"' in model_html
     assert "Deployment home of model recommender" in client.get("/deployments?name=home").text
+
+
+def _check(name: str, status: str, partition: str, at: datetime, **observed: Any) -> dict[str, Any]:
+    return {
+        "report_id": f"{partition}-{at:%H%M}",
+        "table_version": 1,
+        "partition": partition,
+        "name": name,
+        "status": status,
+        "observed": observed,
+        "expected": {"psi_warn": 0.1} if name.startswith("drift:") else {"min_rows": 100},
+        "message": f"{name} {status}",
+        "created_at": at,
+    }
+
+
+def test_data_page_shows_each_partitions_latest_checks_and_drift(
+    client: TestClient, context: Context
+) -> None:
+    early, late = datetime(2026, 11, 2, 6, tzinfo=UTC), datetime(2026, 11, 2, 9, tzinfo=UTC)
+    with context.store.session() as s:
+        records = DataRecords(s, context.project_id)
+        events = records.ensure_dataset("events", "lake/events", {})
+        s.flush()
+        records.record_checks(
+            events,
+            [
+                _check("volume", "pass", "2026-11-01", early, rows=120),
+                _check("drift:species", "pass", "2026-11-01", early, psi=0.02),
+                _check("volume", "fail", "2026-11-02", early, rows=3),  # then re-delivered:
+                _check("volume", "pass", "2026-11-02", late, rows=140),
+                _check("drift:species", "warn", "2026-11-02", late, psi=0.4),
+            ],
+        )
+    sign_in(client, "viewer-token")
+    html = client.get("/data?table=events").text
+    assert _cells(html, "partitions") == [  # newest first; the latest report of each
+        ["2026-11-02", "1", "1", "0", "2026-11-02 09:00:00"],
+        ["2026-11-01", "2", "0", "0", "2026-11-02 06:00:00"],
+    ]
+    latest = _cells(html, "checks")
+    assert [(c[0], c[2], c[4]) for c in latest] == [
+        ("drift:species", "warn", "psi=0.4"),
+        ("volume", "pass", "rows=140"),
+    ]
+    assert "min_rows=100" in latest[1][3]  # what was expected beside what was seen
+    drift = html.split('id="drift"')[1].split("</section>")[0]
+    assert 'data-spec="spec-drift"' in drift and "0.4" in drift and "drift:species warn at" in drift
+    older = _cells(client.get("/data?table=events&partition=2026-11-01").text, "checks")
+    assert [(c[0], c[1], c[4]) for c in older] == [
+        ("drift:species", "2026-11-01", "psi=0.02"),
+        ("volume", "2026-11-01", "rows=120"),
+    ]

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from kibble.context import Context
 from kibble.errors import KibbleError
-from kibble.ui import deployments_view, lineage_view, pages
+from kibble.ui import data_view, deployments_view, lineage_view, pages
 from kibble.ui.views import Page
 
 COOKIE = "kibble_session"
@@ -260,7 +260,7 @@ def create_ui(
             offset=offset_of(q),
         ),
     )
-    data = hooked("data", lambda s, p, q: pages.data(s, p.project_id, prefix, q.get("table", "")))
+    data = hooked("data", lambda s, p, q: data_view.data(s, p.project_id, prefix, q))
     models = hooked("models", lambda s, p, q: pages.models(s, p.project_id, prefix))
     deployments = hooked(
         "deployments", lambda s, p, q: deployments_view.deployments(s, p.project_id, prefix, q)

@@ -29,7 +29,6 @@ from kibble.store.models import (
     StepRun,
     TableVersion,
 )
-from kibble.store.repositories.data import DataRecords
 from kibble.store.repositories.pipelines import RunRecords
 from kibble.ui.views import (
     Page,
@@ -381,113 +380,6 @@ def _model_names(session: Session, project_id: str) -> dict[str, str]:
             )
         ).all()
     )
-
-
-def data(session: Session, project_id: str, prefix: str, table_name: str) -> Page:
-    datasets = session.scalars(
-        sa.select(Dataset).where(Dataset.project_id == project_id).order_by(Dataset.name)
-    ).all()
-    page = Page("Data", subtitle="Tables, their versions and the checks that judged them.")
-    counts = dict(
-        session.execute(
-            sa.select(TableVersion.dataset_id, sa.func.count())
-            .where(TableVersion.project_id == project_id)
-            .group_by(TableVersion.dataset_id)
-        ).all()
-    )
-    page.add(
-        table(
-            "tables",
-            "Tables",
-            ["table", "versions", "location"],
-            [
-                [
-                    link(d.name, f"{prefix}/data?table={quote(d.name)}", f"table-{d.name}"),
-                    counts.get(d.id, 0),
-                    d.uri,
-                ]
-                for d in datasets
-            ],
-        )
-    )
-    chosen = next((d for d in datasets if d.name == table_name), None)
-    if chosen is not None:
-        versions = session.scalars(
-            sa.select(TableVersion)
-            .where(TableVersion.project_id == project_id, TableVersion.dataset_id == chosen.id)
-            .order_by(TableVersion.version.desc())
-            .limit(PAGE_SIZE)
-        ).all()
-        page.add(
-            table(
-                "versions",
-                f"Versions of {chosen.name}",
-                ["version", "rows", "operation", "written", "details"],
-                [
-                    [v.version, v.row_count, v.operation, when(v.created_at), short(v.details)]
-                    for v in versions
-                ],
-            )
-        )
-        ordered = list(reversed(versions))
-        page.add(
-            chart(
-                "rows-per-version",
-                f"Rows per version of {chosen.name}",
-                [
-                    {
-                        "name": "rows",
-                        "x": [v.version for v in ordered],
-                        "y": [v.row_count for v in ordered],
-                    }
-                ],
-                type="bar",
-            )
-        )
-        records = DataRecords(session, project_id)
-        checks = records.latest_checks(chosen)
-        page.add(
-            table(
-                "checks",
-                f"Latest checks of {chosen.name}",
-                ["check", "partition", "status", "expected", "observed", "version", "message"],
-                [
-                    [
-                        c.name,
-                        c.partition,
-                        status(c.status),
-                        short(c.expected),
-                        short(c.observed),
-                        c.table_version,
-                        c.message,
-                    ]
-                    for c in checks
-                ],
-                empty="no checks recorded",
-            )
-        )
-        loads = records.loads(chosen, limit=PAGE_SIZE)
-        page.add(
-            table(
-                "loads",
-                f"Loads into {chosen.name}",
-                ["partition", "status", "read", "written", "quarantined", "duplicates", "source"],
-                [
-                    [
-                        load.partition,
-                        status(load.status),
-                        load.rows_read,
-                        load.rows_written,
-                        load.rows_rejected,
-                        load.rows_duplicate,
-                        short(load.source, 80),
-                    ]
-                    for load in loads
-                ],
-                empty="no loads recorded",
-            )
-        )
-    return page
 
 
 def models(session: Session, project_id: str, prefix: str) -> Page:

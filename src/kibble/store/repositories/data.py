@@ -157,9 +157,66 @@ class DataRecords:
             .order_by(CheckResultRecord.created_at.desc())
             .limit(1)
         )
-        if last is None:
-            return []
-        query = sa.select(CheckResultRecord).where(
-            CheckResultRecord.project_id == self.project_id, CheckResultRecord.report_id == last
+        return [] if last is None else self.checks_of_report(last)
+
+    def partition_summary(self, dataset: Dataset, limit: int = 100) -> list[dict[str, Any]]:
+        """Per partition (newest first), the status counts of its latest check report."""
+        rows = self.session.execute(
+            sa.select(
+                CheckResultRecord.partition,
+                CheckResultRecord.report_id,
+                sa.func.max(CheckResultRecord.created_at),
+                CheckResultRecord.status,
+                sa.func.count(),
+            )
+            .where(
+                CheckResultRecord.project_id == self.project_id,
+                CheckResultRecord.dataset_id == dataset.id,
+            )
+            .group_by(
+                CheckResultRecord.partition, CheckResultRecord.report_id, CheckResultRecord.status
+            )
+        ).all()
+        reports: dict[tuple[str | None, str], dict[str, Any]] = {}
+        for partition, report_id, at, check_status, n in rows:
+            report = reports.setdefault(
+                (partition, report_id),
+                {"partition": partition, "report_id": report_id, "at": at, "counts": {}},
+            )
+            report["at"] = max(report["at"], at)
+            report["counts"][check_status] = n
+        latest: dict[str | None, dict[str, Any]] = {}
+        for report in reports.values():
+            seen = latest.get(report["partition"])
+            if seen is None or report["at"] > seen["at"]:
+                latest[report["partition"]] = report
+        ordered = sorted(latest.values(), key=lambda r: (r["partition"] or "", r["at"]))
+        return list(reversed(ordered))[:limit]
+
+    def checks_of_report(self, report_id: str) -> list[CheckResultRecord]:
+        return list(
+            self.session.scalars(
+                sa.select(CheckResultRecord)
+                .where(
+                    CheckResultRecord.project_id == self.project_id,
+                    CheckResultRecord.report_id == report_id,
+                )
+                .order_by(CheckResultRecord.name)
+            )
         )
-        return list(self.session.scalars(query))
+
+    def drift_history(self, dataset: Dataset, limit: int = 1000) -> list[CheckResultRecord]:
+        """The drift checks of the newest partitions, oldest first (a chart's x axis)."""
+        newest = list(
+            self.session.scalars(
+                sa.select(CheckResultRecord)
+                .where(
+                    CheckResultRecord.project_id == self.project_id,
+                    CheckResultRecord.dataset_id == dataset.id,
+                    CheckResultRecord.name.like("drift:%"),
+                )
+                .order_by(CheckResultRecord.created_at.desc())
+                .limit(limit)
+            )
+        )
+        return list(reversed(newest))
