@@ -123,7 +123,7 @@ def seed(context: Context, n_runs: int = 3) -> list[str]:
                     artifact_digest="sha256:" + str(v) * 64,
                     flavor="als",
                     run_id=ids[0],
-                    metrics={"ndcg@10": 0.1 * v},
+                    metrics={"ndcg@10": 0.1 * v, "ab": {"ctr_diff": 0.01 * v, "day": "x"}},
                 )
             )
         s.add(
@@ -200,8 +200,10 @@ def test_model_page_shows_metrics_side_by_side(client: TestClient, context: Cont
     seed(context)
     sign_in(client, "viewer-token")
     html = client.get("/models/recommender").text
-    assert "ndcg@10" in html
-    assert "0.2" in html and "0.1" in html
+    versions = _cells(html, "versions")
+    header = html.split('id="versions"')[1].split("</thead>")[0]
+    assert "<th>ab.ctr_diff</th><th>ndcg@10</th>" in header and "ab.day" not in header
+    assert [row[-2:] for row in versions] == [["0.02", "0.2"], ["0.01", "0.1"]]
     assert 'data-spec="spec-metrics-by-version"' in html
 
 

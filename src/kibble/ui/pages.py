@@ -46,6 +46,7 @@ from kibble.ui.views import (
 PAGE_SIZE = 50
 LOG_LINES = 200
 METRIC_CHARTS = 24
+METRIC_COLUMNS = 8
 METRIC_WINDOW = timedelta(days=90)
 RUN_STATUSES = ["", "pending", "running", "succeeded", "failed", "held", "crashed", "cancelled"]
 
@@ -428,7 +429,8 @@ def model_detail(session: Session, project_id: str, prefix: str, name: str) -> P
         .order_by(ModelVersion.version.desc())
         .limit(PAGE_SIZE)
     ).all()
-    metric_names = sorted({k for v in versions for k, x in v.metrics.items() if _is_number(x)})[:8]
+    flat = {v.id: _numeric_metrics(v.metrics) for v in versions}
+    metric_names = sorted({k for v in versions for k in flat[v.id]})[:METRIC_COLUMNS]
     numbers = dict(
         session.execute(
             sa.select(ModelVersion.id, ModelVersion.version).where(
@@ -467,7 +469,7 @@ def model_detail(session: Session, project_id: str, prefix: str, name: str) -> P
                     status(v.status),
                     link(v.run_id[:8], f"{prefix}/runs/{v.run_id}") if v.run_id else None,
                     when(v.created_at),
-                    *[_fmt(v.metrics.get(k)) for k in metric_names],
+                    *[_fmt(flat[v.id].get(k)) for k in metric_names],
                 ]
                 for v in versions
             ],
@@ -481,8 +483,8 @@ def model_detail(session: Session, project_id: str, prefix: str, name: str) -> P
             [
                 {
                     "name": k,
-                    "x": [v.version for v in ordered if _is_number(v.metrics.get(k))],
-                    "y": [v.metrics[k] for v in ordered if _is_number(v.metrics.get(k))],
+                    "x": [v.version for v in ordered if k in flat[v.id]],
+                    "y": [flat[v.id][k] for v in ordered if k in flat[v.id]],
                 }
                 for k in metric_names
             ],
@@ -602,6 +604,18 @@ def _gate_summary(report: dict[str, Any]) -> str:
             240,
         )
     return short(report, 240)
+
+
+def _numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """Numbers of a version's metrics, one nested level flattened (``ab.ctr_diff``), so
+    what an A/B or an evaluation stored as a group compares side by side too."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if _is_number(value):
+            out[key] = value
+        elif isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in value.items() if _is_number(v)})
+    return out
 
 
 def _is_number(value: Any) -> bool:
