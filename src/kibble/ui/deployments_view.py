@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from kibble.errors import NotFoundError
 from kibble.rollouts.service import traffic
 from kibble.store.models import Deployment, Rollout, RolloutDecision, ServedRequest
+from kibble.store.repositories.serving import Rollouts
 from kibble.ui.pages import PAGE_SIZE, metric_chart, short
 from kibble.ui.views import Page, cards, chart, link, status, table, when
 
@@ -127,7 +128,7 @@ def _detail(
             type="bar",
         )
     )
-    decisions = _decisions(session, project_id, [r.id for r in rollouts])
+    decisions = Rollouts(session, project_id).decisions_of([r.id for r in rollouts])
     page.add(_rollouts_table(prefix, chosen.name, rollouts, decisions))
     page.add(_ab_table(rollouts, decisions))
     picked = next((r for r in rollouts if r.id == rollout_id), rollouts[0] if rollouts else None)
@@ -149,25 +150,6 @@ def _lineage_link(prefix: str, arm: str, link_id: str) -> dict[str, Any] | str:
         return ""
     href = f"{prefix}/lineage?{urlencode({'model': model, 'version': version})}"
     return link("lineage", href, link_id)
-
-
-def _decisions(
-    session: Session, project_id: str, rollout_ids: list[str]
-) -> dict[str, list[RolloutDecision]]:
-    """Every decision of the listed rollouts, oldest first, in one query."""
-    out: dict[str, list[RolloutDecision]] = defaultdict(list)
-    if not rollout_ids:
-        return out
-    for d in session.scalars(
-        sa.select(RolloutDecision)
-        .where(
-            RolloutDecision.project_id == project_id,
-            RolloutDecision.rollout_id.in_(rollout_ids),
-        )
-        .order_by(RolloutDecision.created_at, RolloutDecision.id)
-    ):
-        out[d.rollout_id].append(d)
-    return out
 
 
 def _step_text(rollout: Rollout) -> str:

@@ -37,8 +37,8 @@ def list_rollouts(
     numbers it was based on."""
     with s.session() as session:
         reads.deployment(session, s.project_id, name)  # 404 for an unknown deployment
-        repo = Rollouts(session, s.project_id)
+        rows = reads.rollouts(session, s.project_id, name, limit, offset)
+        decisions = Rollouts(session, s.project_id).decisions_of([r.id for r in rows])
         return [
-            {**as_dict(r), "decisions": [as_dict(d) for d in repo.decisions(r.id)]}
-            for r in reads.rollouts(session, s.project_id, name, limit, offset)
+            {**as_dict(r), "decisions": [as_dict(d) for d in decisions.get(r.id, [])]} for r in rows
         ]

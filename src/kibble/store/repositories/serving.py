@@ -219,13 +219,20 @@ class Rollouts:
         return decision
 
     def decisions(self, rollout_id: str) -> list[RolloutDecision]:
-        return list(
-            self.session.scalars(
-                sa.select(RolloutDecision)
-                .where(
-                    RolloutDecision.project_id == self.project_id,
-                    RolloutDecision.rollout_id == rollout_id,
-                )
-                .order_by(RolloutDecision.created_at)
+        return self.decisions_of([rollout_id]).get(rollout_id, [])
+
+    def decisions_of(self, rollout_ids: Sequence[str]) -> dict[str, list[RolloutDecision]]:
+        """Each listed rollout's decisions, oldest first, in one query."""
+        out: dict[str, list[RolloutDecision]] = {}
+        if not rollout_ids:
+            return out
+        for d in self.session.scalars(
+            sa.select(RolloutDecision)
+            .where(
+                RolloutDecision.project_id == self.project_id,
+                RolloutDecision.rollout_id.in_(list(rollout_ids)),
             )
-        )
+            .order_by(RolloutDecision.created_at, RolloutDecision.id)
+        ):
+            out.setdefault(d.rollout_id, []).append(d)
+        return out
