@@ -30,7 +30,11 @@ class ServedRequest(ProjectScoped, Base):
     """What was served, by which version and arm, with its propensity (explain/replay)."""
 
     __tablename__ = "served_requests"
-    __table_args__ = (sa.UniqueConstraint("project_id", "request_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("project_id", "request_id"),
+        # a deployment's traffic since a time: the controller, bandit counts, the dashboard
+        sa.Index("ix_served_requests_deployment_ts", "project_id", "deployment", "ts"),
+    )
     request_id: Mapped[str] = mapped_column(sa.String(64))
     deployment: Mapped[str] = mapped_column(sa.String(128))
     user_id: Mapped[str] = mapped_column(sa.String(128))
