@@ -216,6 +216,28 @@ def test_held_run_shows_reasons_and_dag(client: TestClient, context: Context) ->
     assert "release-denied" in html  # a viewer sees why, not a form
 
 
+def test_steps_not_yet_started_are_listed_in_pipeline_order(
+    client: TestClient, context: Context
+) -> None:
+    with context.store.session() as s:
+        run = Run(
+            project_id=context.project_id,
+            pipeline="daily",
+            status="held",
+            tags={"dag": {"z_load": [], "m_check": ["z_load"], "a_train": ["m_check"]}},
+        )
+        s.add(run)
+        s.flush()
+        run_id = run.id
+        s.add_all(
+            StepRun(project_id=context.project_id, run_id=run.id, name=n, status="pending")
+            for n in ("a_train", "m_check", "z_load")
+        )
+    sign_in(client, "viewer-token")
+    steps = _cells(client.get(f"/runs/{run_id}").text, "steps")
+    assert [row[0] for row in steps] == ["z_load", "m_check", "a_train"]
+
+
 def test_viewer_cannot_release(client: TestClient, context: Context) -> None:
     held_id = seed(context)[-1]
     sign_in(client, "viewer-token")

@@ -274,9 +274,10 @@ def run_detail(
             }
         )
     edges = run.tags.get("dag", {}) if isinstance(run.tags, dict) else {}
-    page.add(
-        {"kind": "dag", "id": "dag", "title": "Steps", "layers": dag_layers(list(steps), edges)}
-    )
+    layers = dag_layers(list(steps), edges)
+    page.add({"kind": "dag", "id": "dag", "title": "Steps", "layers": layers})
+    order = {node["name"]: i for i, node in enumerate(n for layer in layers for n in layer)}
+    steps = sorted(steps, key=lambda s: order[s.name])  # pipeline order, not-started too
     page.add(
         table(
             "steps",
