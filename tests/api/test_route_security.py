@@ -59,6 +59,7 @@ def fill(path: str, world: World, *, spare: bool = False) -> str:
         "name": "events" if "/datasets/" in path else "recs" if "/models/" in path else "shop",
         "run_id": world.ids["run"],
         "alert_id": world.ids["alert"],
+        "request_id": "req-1",
         "token_id": world.ids["token_spare" if spare else "token_viewer"],
         "user": "temp" if spare else "viewer",
     }

@@ -21,6 +21,7 @@ from kibble.store.models import (
     ModelVersion,
     RegisteredModel,
     Run,
+    ServedRequest,
     StepRun,
     TableVersion,
 )
@@ -71,7 +72,18 @@ def _seed_rows(ctx: Context) -> dict[str, str]:
         alert = Alert(
             project_id=ctx.project_id, kind="drift", fingerprint="f", message=f"{ctx.project} drift"
         )
-        s.add_all([step, version, mv, deployment, alert])
+        served = ServedRequest(  # same request id in both projects, different answers
+            project_id=ctx.project_id,
+            request_id="req-1",
+            deployment="shop",
+            user_id=f"{ctx.project}-user",
+            arm="recs:1",
+            model_version="recs:1",
+            probability=0.95,
+            items=[{"item_id": f"{ctx.project}-item", "score": 1.0, "reasons": ["popular"]}],
+            ts=now,
+        )
+        s.add_all([step, version, mv, deployment, alert, served])
         s.flush()
         ids.update(
             dataset=dataset.id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,6 +12,7 @@ from kibble.errors import NotFoundError
 from kibble.lineage import downstream, upstream
 from kibble.pipelines import Pipeline, record_read, step
 from kibble.store.models import ModelVersion, RegisteredModel
+from kibble.store.repositories.serving import Feedback, ServedRequests
 from tests.pipelines.test_caching import add_table_version
 
 
@@ -78,3 +80,40 @@ def test_downstream_from_an_artifact(context: Context) -> None:
 def test_unknown_target(context: Context) -> None:
     with pytest.raises(NotFoundError, match="neither"):
         upstream(context, "no-such-model")
+
+
+def test_a_served_request_traces_back_to_its_data(context: Context) -> None:
+    add_table_version(context, "events", 7)
+    result = trainer.run(context=context)
+    register(context, result.outputs["model"]["digest"], result.run_id)
+    now = datetime.now(UTC)
+    with context.store.session() as session:
+        ServedRequests(session, context.project_id).add_many(
+            [
+                {
+                    "request_id": request_id,
+                    "deployment": "shop",
+                    "user_id": "u1",
+                    "arm": label,
+                    "model_version": label,
+                    "probability": 0.95,
+                    "items": [{"item_id": "i3", "score": 0.5, "reasons": ["because of i1"]}],
+                    "ts": now,
+                }
+                for request_id, label in (("r1", "recs:1"), ("r2", "a-notebook"))
+            ]
+        )
+        Feedback(session, context.project_id).add(
+            [{"event_id": "e1", "user_id": "u1", "item_id": "i3", "event_type": "click",
+              "ts": now, "request_id": "r1"}]
+        )  # fmt: skip
+    tree = upstream(context, "request:r1")
+    assert (tree["kind"], tree["model"], tree["version"]) == ("model", "recs", 1)
+    assert tree["made_by"]["run_id"] == result.run_id  # and on to the tables, as above
+    served = tree["request"]
+    assert served["items"][0]["reasons"] == ["because of i1"]
+    assert [(f["event_type"], f["item_id"]) for f in served["feedback"]] == [("click", "i3")]
+    with pytest.raises(NotFoundError, match="not a registered model version"):
+        upstream(context, "request:r2")
+    with pytest.raises(NotFoundError, match="no served request"):
+        upstream(context, "request:r3")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
@@ -320,12 +321,25 @@ def test_every_page_shows_what_the_api_says(site: Site, admin: Visitor) -> None:
     page = admin.open("/explain", "explain")
     assert page.locator("#explain-search").count() == 1
     served = page.locator("table#served tbody a")
-    if served.count():  # the demo's simulated customers were served and logged
-        request_id = served.first.inner_text()
-        served.first.click()
-        admin.settle("explain-request")
-        assert page.locator("#explained [data-card='model_version']").count() == 1
-        assert request_id in page.url
+    assert served.count() >= 1  # the demo's A/B customers were served and logged
+    request_id = served.first.inner_text()
+    served.first.click()
+    admin.settle("explain-request")
+    assert parse_qs(urlparse(page.url).query)["request"] == [request_id]
+    logged = site.api(f"/requests/{request_id}")
+    assert admin.card("model_version") == logged["model_version"]
+    items = page.locator("table#served-items tbody tr")
+    assert items.count() == len(logged["items"])
+    first = logged["items"][0]
+    assert items.first.locator("td").nth(1).inner_text() == first["item_id"]
+    assert items.first.locator("td").nth(3).inner_text() == "; ".join(first["reasons"])
+    assert admin.rows("served-feedback") == len(logged["feedback"])
+    page.click("#explain-lineage-link")  # why: the request back to the data
+    admin.settle("lineage-request")
+    assert f"Request {request_id}" in admin.text("main p.muted")
+    assert admin.page.locator("#lineage-graph svg.main-svg").count() >= 1
+    name, _, number = logged["model_version"].rpartition(":")
+    assert f"{name} v{number}" in admin.text("main p.muted")
 
 
 def test_click_through_run_model_deployment_lineage(site: Site, admin: Visitor) -> None:
@@ -375,6 +389,8 @@ def test_click_through_run_model_deployment_lineage(site: Site, admin: Visitor) 
             f"{numbers['lift_ci_low']:+.4f} .. {numbers['lift_ci_high']:+.4f}"
         )
     assert admin.rows("rollouts") == len(history)
+    # the A/B customers the demo logged: each arm's share of live answers per day
+    assert admin.page.locator("#arm-traffic [data-rendered='true'] svg.main-svg").count() >= 1
 
     champion = deployment["policy"]["champion"]
     admin.page.click(f"#arm-lineage-{list(arms).index(champion)}")

@@ -566,3 +566,30 @@ def test_data_page_shows_each_partitions_latest_checks_and_drift(
         ("drift:species", "2026-11-01", "psi=0.02"),
         ("volume", "2026-11-01", "rows=120"),
     ]
+
+
+def test_explain_says_why_and_traces_the_request_back(client: TestClient, context: Context) -> None:
+    seed(context)
+    with context.store.session() as s:
+        s.add(ServedRequest(**_served(context, "req-9", "recommender:2")))
+        s.flush()
+        row = s.scalar(sa.select(ServedRequest).where(ServedRequest.request_id == "req-9"))
+        assert row is not None
+        row.items = [
+            {
+                "item_id": "i7",
+                "score": 0.91234,
+                "reasons": ["bought i1", "viewed i2"],
+                "source": "als",
+            }
+        ]
+    sign_in(client, "viewer-token")
+    html = client.get("/explain?request=req-9").text
+    assert _cells(html, "served-items") == [["1", "i7", "0.9123", "bought i1; viewed i2", "als"]]
+    assert 'href="/lineage?target=request%3Areq-9" id="explain-lineage-link"' in html
+    traced = client.get("/lineage?target=request%3Areq-9").text
+    assert "Request req-9, answered by Model recommender v2" in traced
+    assert _cells(traced, "lineage-request")[0][:3] == ["req-9", "u1", "recommender:2"]
+    assert 'data-spec="spec-lineage-graph"' in traced and "request req-9" in traced
+    missing = client.get("/lineage?target=request%3Anope").text
+    assert "no served request" in missing

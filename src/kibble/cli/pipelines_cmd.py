@@ -305,7 +305,11 @@ def runs_release(
 
 def lineage(
     ctx: typer.Context,
-    target: str = typer.Argument(..., help="artifact digest sha256:..., or a model NAME[:VERSION]"),
+    target: str = typer.Argument(
+        ...,
+        help="artifact digest sha256:..., a model NAME[:VERSION], or request:ID of a served "
+        "request (why a customer saw what they saw)",
+    ),
     up: bool = typer.Option(
         True, "--upstream/--downstream", help="where it came from / what used it"
     ),
@@ -318,6 +322,17 @@ def lineage(
     if as_json:
         print_json(tree)
         return
+    served = tree.get("request")
+    if served:
+        console.print(
+            f"request {served['request_id']}: user {served['user_id']} at {served['ts']}, "
+            f"arm {served['arm']} (p={served['probability']:.3f}), {len(served['items'])} items, "
+            f"{len(served['feedback'])} feedback events"
+        )
+        for item in served["items"][:10]:
+            if isinstance(item, dict):
+                reasons = "; ".join(item.get("reasons") or []) or "no reason recorded"
+                console.print(f"  {item.get('item_id')}: {reasons}")
     _print_tree(tree, 0)
 
 

@@ -1,7 +1,8 @@
 """Live A/B between champion and challenger lists, scored by the shop's true response.
 
-``serve`` is any function user -> (items, latency_ms): an HTTP call to `kibble serve` or
-an in-process model. Arms are assigned by user id hash, so a user always sees one arm.
+``serve`` is any function user -> (recommendations, latency_ms): an HTTP call to
+`kibble serve` or an in-process model. Arms are assigned by user id, so a user always
+sees one arm.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 
 from kibble.k9s.response import respond
 from kibble.k9s.shop import Shop
+from kibble.recsys.base import Recommendation
 
-Serve = Callable[[int], tuple[list[int], float]]
+Serve = Callable[[int], tuple[list[Recommendation], float]]
 
 
 @dataclass
@@ -44,15 +46,20 @@ class Arm:
 
 @dataclass
 class Traffic:
-    """What an A/B served and how users answered, for the monitoring tables."""
+    """What an A/B served and how users answered, for the monitoring tables and the
+    request log. ``prefix`` keeps request ids unique across days."""
 
+    prefix: str = ""
     served: list[dict[str, Any]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, arm: str, user: int, items: list[int], latency_ms: float, reaction: Any) -> None:
-        request = f"{arm}-{user}-{len(self.served)}"
+    def add(
+        self, arm: str, user: int, recs: list[Recommendation], latency_ms: float, reaction: Any
+    ) -> None:
+        request = f"{self.prefix}{arm}-{user}-{len(self.served)}"
         self.served.append(
-            {"request_id": request, "arm": arm, "items": [str(i) for i in items],
+            {"request_id": request, "arm": arm, "user_id": str(user),
+             "items": [r.item_id for r in recs], "explained": [r.to_dict() for r in recs],
              "latency_ms": latency_ms, "status": 200}
         )  # fmt: skip
         for kind, ids in (("click", reaction.clicked), ("purchase", reaction.purchased)):
@@ -85,11 +92,12 @@ def run_ab(
     out = {name: Arm(name) for name in names}
     for user in users:
         name = names[user % len(names)]
-        items, latency = arms[name](user)
+        recs, latency = arms[name](user)
         latency += shop.latency_penalty_ms(day)
+        items = [int(r.item_id) for r in recs]
         reaction = respond(shop, user, items, day=day, latency_ms=latency, rng=rng)
         if traffic is not None:
-            traffic.add(name, user, items, latency, reaction)
+            traffic.add(name, user, recs, latency, reaction)
         arm = out[name]
         arm.impressions += 1
         arm.abandoned += reaction.abandoned

@@ -32,7 +32,7 @@ from kibble.k9s.abtest import ctr_difference, run_ab
 from kibble.k9s.simulate import database_url, load_shop, partition_dir
 from kibble.monitoring.alerts import raise_alert, resolve_alert
 from kibble.pipelines import Pipeline, hold, log, record_read, step
-from kibble.recsys.base import Recommender
+from kibble.recsys.base import Recommendation, Recommender
 from kibble.recsys.training import train as train_model
 from kibble.store.repositories.data import DataRecords
 
@@ -196,8 +196,8 @@ def train(
     active = sim.users.user_id[sim.users.active(index)][:users]
 
     def serve(model: Recommender) -> Any:
-        def answer(user: int) -> tuple[list[int], float]:
-            return [int(r.item_id) for r in model.recommend(str(user), 10, explain=False)], 40.0
+        def answer(user: int) -> tuple[list[Recommendation], float]:
+            return model.recommend(str(user), 10, explain=False), 40.0
 
         return answer
 

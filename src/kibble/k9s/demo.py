@@ -42,12 +42,13 @@ from kibble.monitoring.daily import monitor_day
 from kibble.monitoring.feedback_loop import LoopConfig
 from kibble.pipelines import run_pipeline
 from kibble.pipelines.schedules import recheck_held
-from kibble.recsys.base import Recommender
+from kibble.recsys.base import Recommendation, Recommender
 from kibble.recsys.training import train
 from kibble.registry.promotion import Evaluation, gate_candidate
 from kibble.rollouts import service as rollouts
 from kibble.store.models import GateReportRecord, ModelVersion
 from kibble.store.repositories.registry import Registry
+from kibble.store.repositories.serving import Feedback, ServedRequests
 
 DEPLOYMENT = "k9s"
 ACTOR = "k9s-demo"
@@ -169,11 +170,52 @@ def _gate(state: DemoState, day: int, versions: dict[str, int]) -> list[tuple[in
 
 
 def _serve(model: Recommender) -> Serve:
-    def serve(user: int) -> tuple[list[int], float]:
-        recs = model.recommend(str(user), 10, explain=False)
-        return [int(r.item_id) for r in recs], 40.0
+    def serve(user: int) -> tuple[list[Recommendation], float]:
+        return model.recommend(str(user), 10, explain=True), 40.0
 
     return serve
+
+
+def _log_ab(
+    state: DemoState, day: int, served: list[dict[str, Any]], feedback: list[dict[str, Any]],
+    arms: dict[str, str],
+) -> None:  # fmt: skip
+    """An A/B's answers into the request log, and what each customer then did, as
+    `kibble serve` records them: support can explain any of them later."""
+    ctx = state.context
+    noon = datetime.combine(state.shop.config.day(day), datetime.min.time(), UTC) + timedelta(
+        hours=12
+    )
+    requests = {row["request_id"]: row for row in served}
+    with ctx.store.session() as session:
+        ServedRequests(session, ctx.project_id).add_many(
+            {
+                "request_id": row["request_id"],
+                "deployment": DEPLOYMENT,
+                "user_id": row["user_id"],
+                "arm": arms[row["arm"]],
+                "model_version": arms[row["arm"]],
+                "probability": 1.0 / len(arms),
+                "items": row["explained"],
+                "ts": noon,
+                "latency_ms": row["latency_ms"],
+            }
+            for row in served
+        )
+        Feedback(session, ctx.project_id).add(
+            [
+                {
+                    "event_id": f"{e['request_id']}:{e['event_type']}:{e['item_id']}",
+                    "user_id": requests[e["request_id"]]["user_id"],
+                    "item_id": e["item_id"],
+                    "event_type": e["event_type"],
+                    "ts": noon + timedelta(minutes=1),
+                    "request_id": e["request_id"],
+                    "arm": arms[requests[e["request_id"]]["arm"]],
+                }
+                for e in feedback
+            ]
+        )
 
 
 def _report_id(session: Any, version: ModelVersion) -> str | None:
@@ -211,7 +253,15 @@ def _canary(state: DemoState, day: int, version: int, traffic: Traffic) -> None:
     rng = np.random.default_rng([shop.config.seed, 4, day, version])
     sample = [int(u) for u in rng.choice(active, min(len(active), AB_USERS), replace=False)]
     serve = {old: _serve(state.models[previous]), label: _serve(state.models[version])}
+    served_from, feedback_from = len(traffic.served), len(traffic.feedback)
     arms = run_ab(shop, day, sample, serve, seed=shop.config.seed, traffic=traffic)
+    _log_ab(
+        state,
+        day,
+        traffic.served[served_from:],
+        traffic.feedback[feedback_from:],
+        {old: f"{MODEL}:{previous}", label: f"{MODEL}:{version}"},
+    )
     diff, low, high = ctr_difference(arms[old], arms[label])
     numbers: dict[str, Any] = {
         "date": state.date(day),
@@ -272,7 +322,7 @@ def _train_and_test(state: DemoState, day: int) -> Traffic | None:
         state.numbers[version] = {"date": state.date(day), "reason": "baseline"}
         return None
     versions = {name: _register(state, day, name, params) for name, params in CANDIDATES.items()}
-    traffic = Traffic()
+    traffic = Traffic(prefix=f"{state.date(day)}-")
     for version, _name in _gate(state, day, versions):
         _canary(state, day, version, traffic)
     return traffic
@@ -291,7 +341,7 @@ def _frames(state: DemoState, day: int, traffic: Traffic | None) -> dict[str, An
     )
     requests = served.select("ts", "latency_ms", "status")
     return {
-        "served": served.drop("latency_ms", "status"),
+        "served": served.drop("latency_ms", "status", "explained"),
         "feedback": feedback,
         "requests": requests,
     }

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from kibble.artifacts import check_digest
 from kibble.context import Context
 from kibble.errors import NotFoundError
+from kibble.lineage.served import served_request, served_version
 from kibble.store.models import ModelVersion, RegisteredModel, Run
 from kibble.store.repositories.pipelines import RunRecords
 
@@ -21,10 +22,16 @@ MAX_DEPTH = 50
 
 
 def resolve_target(ctx: Context, target: str) -> dict[str, Any]:
-    """An artifact digest, or ``[model:]NAME[:VERSION]`` of a registered model."""
+    """An artifact digest, ``[model:]NAME[:VERSION]`` of a registered model, or
+    ``request:ID`` of a served request (the model version that answered it)."""
     if target.startswith("sha256:"):
         check_digest(target)
         return {"kind": "artifact", "digest": target}
+    if target.startswith("request:"):
+        with ctx.store.session() as session:
+            served = served_request(session, ctx.project_id, target.removeprefix("request:"))
+        model, number = served_version(served)
+        return {**resolve_target(ctx, f"model:{model}:{number}"), "request": served}
     name, _, version = target.removeprefix("model:").partition(":")
     with ctx.store.session() as session:
         query = (

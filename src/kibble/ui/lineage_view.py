@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -189,6 +189,8 @@ def lineage(ctx: Context, session: Session, prefix: str, q: dict[str, str]) -> P
     if up.get("kind") == "model":
         label = f"{up['model']} v{up['version']}"
         page.subtitle = f"Model {label} ({_short_digest(up.get('digest'))})"
+        if up.get("request"):
+            page.subtitle = f"Request {up['request']['request_id']}, answered by {page.subtitle}"
     else:
         label = up.get("name") or _short_digest(up.get("digest"))
         page.subtitle = f"Artifact {up.get('digest')}"
@@ -207,6 +209,8 @@ def lineage(ctx: Context, session: Session, prefix: str, q: dict[str, str]) -> P
     used: list[list[Any]] = []
     _walk_down(down, 1, graph, root, used, prefix)
     serving = _serving(session, ctx.project_id, up, graph, root, prefix)
+    if up.get("request"):
+        _request(page, up["request"], graph, root, prefix)
     page.add(graph.section(f"Lineage of {label}"))
     page.add(
         table(
@@ -260,6 +264,30 @@ def lineage(ctx: Context, session: Session, prefix: str, q: dict[str, str]) -> P
             )
         )
     return page
+
+
+def _request(page: Page, served: dict[str, Any], graph: _Graph, root: int, prefix: str) -> None:
+    """The served request the trace started from: the model's answer to one customer."""
+    node = graph.add(f"request {served['request_id'][:12]}", 1, f"user {served['user_id']}")
+    graph.edges.append((root, node))
+    href = f"{prefix}/explain?{urlencode({'request': served['request_id']})}"
+    page.add(
+        table(
+            "lineage-request",
+            "The request",
+            ["request", "user", "arm", "chance", "served", "items"],
+            [
+                [
+                    link(served["request_id"], href, "lineage-request-link"),
+                    served["user_id"],
+                    served["arm"],
+                    round(served["probability"], 4),
+                    served["ts"][:19],
+                    len(served["items"]),
+                ]
+            ],
+        )
+    )
 
 
 def _registered_by(
@@ -445,9 +473,9 @@ def explain(session: Session, project_id: str, prefix: str, request_id: str) -> 
     page.add(
         table(
             "served-items",
-            f"What user {row.user_id} saw",
-            ["rank", "item"],
-            [[i + 1, _item(item)] for i, item in enumerate(row.items)],
+            f"What user {row.user_id} saw, and why",
+            ["rank", "item", "score", "because", "source"],
+            [[i + 1, *_item(item)] for i, item in enumerate(row.items)],
         )
     )
     feedback = session.scalars(
@@ -464,20 +492,23 @@ def explain(session: Session, project_id: str, prefix: str, request_id: str) -> 
             empty="no feedback for this request",
         )
     )
-    model = session.scalar(
-        sa.select(Deployment.model_name).where(
-            Deployment.project_id == project_id, Deployment.name == row.deployment
+    page.add(
+        table(
+            "explain-lineage",
+            "Lineage",
+            ["answered by", "trace"],
+            [
+                [
+                    row.model_version,
+                    link(
+                        "from this request back to the data",
+                        f"{prefix}/lineage?{urlencode({'target': f'request:{row.request_id}'})}",
+                        "explain-lineage-link",
+                    ),
+                ]
+            ],
         )
     )
-    if model:
-        page.add(
-            table(
-                "explain-lineage",
-                "Lineage",
-                ["model", "trace"],
-                [[model, link("lineage", f"{prefix}/lineage?model={quote(model)}")]],
-            )
-        )
     return page
 
 
@@ -485,11 +516,14 @@ def _deployment_href(prefix: str, row: ServedRequest) -> str:
     return f"{prefix}/deployments?name={quote(row.deployment)}"
 
 
-def _item(item: Any) -> Any:
-    if isinstance(item, dict):
-        return (
-            item.get("item_id")
-            or item.get("item")
-            or ", ".join(f"{k}={v}" for k, v in item.items())
-        )
-    return item
+def _item(item: Any) -> list[Any]:
+    """Item, score, reasons and source of one served item (a bare id has only the id)."""
+    if not isinstance(item, dict):
+        return [item, None, None, None]
+    score = item.get("score")
+    return [
+        item.get("item_id") or item.get("item"),
+        round(score, 4) if isinstance(score, int | float) else None,
+        "; ".join(str(r) for r in item.get("reasons") or []) or None,
+        item.get("source") or None,
+    ]

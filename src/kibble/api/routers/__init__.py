@@ -15,6 +15,7 @@ from kibble.api.routers import (
     members,
     models,
     projects,
+    requests,
     runs,
     tokens,
 )
@@ -30,5 +31,6 @@ PROJECT_ROUTERS: list[APIRouter] = [
     runs.router,
     models.router,
     deployments.router,
+    requests.router,
     alerts.router,
 ]
