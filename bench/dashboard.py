@@ -18,11 +18,8 @@ import cProfile
 import io
 import pstats
 import random
-import socket
-import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -30,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.api import p, serve
 from bench.harness import Bench
 from kibble.api import create_app
 from kibble.auth import bootstrap_admin
@@ -75,28 +72,6 @@ CHECKS = [
     "unique:event_id",
     "drift:species",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(app: Any) -> tuple[uvicorn.Server, str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    return server, f"http://127.0.0.1:{port}"
-
-
-def p(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q) - 1] * 1000
 
 
 def digest(kind: str, day: int) -> str:
