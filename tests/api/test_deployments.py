@@ -33,9 +33,7 @@ def test_rollouts_of_a_deployment_with_their_decisions(world: World, client: Tes
     assert missing.status_code == 404 and "list deployments first" in missing.text
 
 
-def test_a_served_request_is_explained_within_its_project(
-    world: World, client: TestClient
-) -> None:
+def test_a_served_request_is_explained_within_its_project(world: World, client: TestClient) -> None:
     viewer = world.auth("viewer")
     served = client.get(f"{BASE}/requests/req-1", headers=viewer).json()
     assert served["user_id"] == "k9s-user" and served["model_version"] == "recs:1"

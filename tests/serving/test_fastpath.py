@@ -132,6 +132,7 @@ def test_fast_and_framework_paths_serve_the_same_answer(client: TestClient) -> N
 
 def test_request_log_writes_rows_with_different_columns_in_one_batch(context: Context) -> None:
     log = RequestLog(context)
+    log.start()
     now = datetime.now(UTC)
     base = {
         "deployment": "default",
@@ -146,6 +147,7 @@ def test_request_log_writes_rows_with_different_columns_in_one_batch(context: Co
     log.put({**base, "request_id": "r2", "items": [], "error": "ValueError: boom"})
     log.put({**base, "request_id": "r1:shadow", "shadow_of": "r1", "error": None})
     assert log.flush() == 3
+    log.stop()
     with context.store.session() as session:
         rows = ServedRequests(session, context.project_id)
         first, failed, shadow = rows.get("r1"), rows.get("r2"), rows.get("r1:shadow")

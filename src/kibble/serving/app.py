@@ -23,23 +23,23 @@ from pydantic import BaseModel, Field
 
 from kibble.context import Context
 from kibble.errors import KibbleError, NotFoundError, UsageError
+from kibble.lineage.served import served_request
 from kibble.recsys.base import RecContext
 from kibble.rollouts.controller import Guardrails
 from kibble.serving.background import ControllerLoop
-from kibble.serving.fastpath import RecommendFastPath
+from kibble.serving.fastpath import FastPathApp, RecommendFastPath
 from kibble.serving.feedback import accept
 from kibble.serving.metrics import Metrics
 from kibble.serving.requestlog import RequestLog
 from kibble.serving.routing import route
 from kibble.serving.shadow import ShadowRunner
 from kibble.serving.state import ModelHolder, Snapshot
-from kibble.store.repositories.serving import ServedRequests
 
 MAX_K = 100
 RECENT = 50_000  # request ids kept in memory to attribute feedback to arms
-# How long a background thread (request-log writer, model poller) may hold the GIL
-# before a waiting request gets it: CPython's 5 ms default added whole slices to the
-# p99 while the writer flushed.
+# How long a background thread (model poller, controller, shadow, log sender) may
+# hold the GIL before a waiting request gets it: CPython's 5 ms default added whole
+# slices to the p99. (The request log's SQL runs in its own process, see requestlog.)
 SWITCH_INTERVAL_S = 0.0005
 
 
@@ -76,8 +76,8 @@ def create_app(
     replica decides per tick, see ``serving.background``); ``rails`` overrides its limits.
     """
     holder = ModelHolder(context, deployment, model_name)
-    requests = RequestLog(context)
     metrics = Metrics(context)
+    requests = RequestLog(context, metrics=metrics)
     shadow = ShadowRunner(requests, metrics, deployment)
     controller = ControllerLoop(context, holder, metrics, controller_s, rails)
     recent: OrderedDict[str, str] = OrderedDict()
@@ -86,18 +86,23 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL_S))
-        holder.refresh()
-        holder.start(poll_s)
+        # Worker processes first: they start while the models load.
         requests.start()
         controller.start()
-        yield
-        controller.stop()
-        holder.stop()
-        shadow.stop()
-        requests.stop()
-        sys.setswitchinterval(switch_interval)
+        try:
+            holder.refresh()
+            holder.start(poll_s)
+            yield
+            holder.stop()
+            shadow.stop()
+        finally:  # even when startup failed
+            controller.stop()
+            requests.stop()  # flushes the log
+            sys.setswitchinterval(switch_interval)
 
-    app = FastAPI(title="kibble serving", default_response_class=ORJSONResponse, lifespan=lifespan)
+    app = FastPathApp(
+        title="kibble serving", default_response_class=ORJSONResponse, lifespan=lifespan
+    )
     app.state.holder = holder
     app.state.shadow = shadow
     app.state.requests = requests
@@ -203,7 +208,7 @@ def create_app(
         return recommend(RecRequest.model_construct(**params, exclude=[]))
 
     # Plain GETs skip FastAPI's per-request machinery; anything else reaches the route.
-    app.add_middleware(RecommendFastPath, handler=fast_recommend, max_k=MAX_K)
+    app.outermost = lambda inner: RecommendFastPath(inner, handler=fast_recommend, max_k=MAX_K)
 
     @app.get("/v1/recommendations")
     async def get_recs(
@@ -230,16 +235,7 @@ def create_app(
         """What was served for a request, by which version and arm, and why."""
         requests.flush()
         with context.store.session() as session:
-            row = ServedRequests(session, context.project_id).get(request_id)
-            return {
-                "request_id": row.request_id,
-                "user_id": row.user_id,
-                "arm": row.arm,
-                "model_version": row.model_version,
-                "probability": row.probability,
-                "items": row.items,
-                "ts": row.ts.isoformat(),
-            }
+            return served_request(session, context.project_id, request_id)
 
     @app.post("/v1/feedback")
     def feedback(body: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """GET /v1/recommendations without the framework's per-request machinery.
 
 FastAPI's middleware stack, dependency solving and query validation cost about as much
-CPU per request as the recommendation itself. This ASGI middleware answers the common,
+CPU per request as the recommendation itself. This ASGI layer, outermost in the app
+(``FastPathApp``: not even Starlette's error and body-limit layers run), answers the common,
 well-formed GET directly and hands everything else (any parameter it does not
 recognise, a value FastAPI would reject or coerce, other routes and methods) to the
 full app, so responses and error bodies stay exactly those of the FastAPI route.
@@ -14,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+from fastapi import FastAPI
 
 from kibble.errors import KibbleError
 
@@ -89,3 +91,17 @@ class RecommendFastPath:
         headers = [*_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class FastPathApp(FastAPI):
+    """FastAPI with one ASGI layer outside its whole middleware stack.
+
+    ``app.add_middleware`` puts a layer inside Starlette's error, telemetry and body
+    limit middlewares, each a coroutine per request; this one runs before all of them.
+    """
+
+    outermost: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack: ASGIApp = super().build_middleware_stack()
+        return self.outermost(stack) if self.outermost is not None else stack

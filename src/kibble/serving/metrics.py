@@ -60,5 +60,15 @@ class Metrics:
             ["action"],
             registry=self.registry,
         )
+        self.request_log_restarts = Counter(
+            "kibble_request_log_restarts",
+            "request-log writer processes that exited and were restarted",
+            registry=self.registry,
+        )
+        self.request_log_dropped = Counter(
+            "kibble_request_log_dropped",
+            "served-request rows given up on (refused by the store or writer too far behind)",
+            registry=self.registry,
+        )
         if context is not None:
             self.registry.register(StoredMetricsCollector(context))

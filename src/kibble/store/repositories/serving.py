@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kibble.errors import NotFoundError
@@ -75,17 +76,31 @@ class Feedback:
 _OPTIONAL_SERVED: dict[str, Any] = {"latency_ms": None, "error": None, "shadow_of": None}
 
 
+def _insert_skipping_existing(dialect: str) -> sa.Insert:
+    """INSERT ... ON CONFLICT (project_id, request_id) DO NOTHING, on either backend."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(ServedRequest).on_conflict_do_nothing(index_elements=["project_id", "request_id"])
+
+
 class ServedRequests:
     def __init__(self, session: Session, project_id: str) -> None:
         self.session = session
         self.project_id = project_id
 
-    def add_many(self, rows: Iterable[dict[str, Any]]) -> int:
-        """One multi-row INSERT (no ORM unit of work): serving's log writer shares the
-        interpreter with the request loop, so its CPU is request latency."""
+    def add_many(self, rows: Iterable[dict[str, Any]], *, skip_existing: bool = False) -> int:
+        """One multi-row INSERT (no ORM unit of work: the log writer's CPU is cheap).
+
+        ``skip_existing`` ignores rows whose request id is already stored, so a batch
+        resent after its writer crashed between commit and acknowledgement lands once.
+        """
         values = [{**_OPTIONAL_SERVED, **r, "project_id": self.project_id} for r in rows]
         if values:
-            self.session.execute(sa.insert(ServedRequest), values)
+            statement = (
+                _insert_skipping_existing(self.session.get_bind().dialect.name)
+                if skip_existing
+                else sa.insert(ServedRequest)
+            )
+            self.session.execute(statement, values)
         return len(values)
 
     def get(self, request_id: str) -> ServedRequest:
