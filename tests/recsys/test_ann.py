@@ -186,3 +186,24 @@ def test_cached_masks_are_read_only_and_callers_get_copies(als: ALS) -> None:
     assert again.any()
     cached = served._mask("when", TODAY)
     assert not cached.flags.writeable
+
+
+def test_unknown_users_are_answered_from_the_cache_once_prepared(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = create_model("popularity").fit(shop.interactions, shop.catalog)
+    served = load_model(save_model(model))
+    served.prepare_serving(index=False)
+    computed: list[object] = []
+    cold_scores = served._cold_scores
+    monkeypatch.setattr(served, "_cold_scores", lambda c: computed.append(c) or cold_scores(c))
+    plain, shoes = RecContext(when=TODAY), RecContext(when=TODAY, category=str(model.category[3]))
+    first = [served.recommend(u, 5, context=plain) for u in ("s1", "s2", "s3")]
+    assert len(computed) == 1 and first[0] == first[1] == first[2]
+    served.recommend("s4", 5, context=shoes)
+    served.recommend("s5", 5, context=RecContext(when=TODAY, item_id="i4"))  # near an item
+    served.recommend("s6", 5, context=RecContext(when=TODAY, item_id="i4"))
+    assert len(computed) == 4  # a new filter once; a context item is never cached
+    assert _ids(served.recommend("s7", 5, context=plain)) == _ids(
+        model.recommend("s7", 5, context=plain)
+    )

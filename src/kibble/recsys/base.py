@@ -136,6 +136,8 @@ class Recommender(ABC):
         self._pop_rank_cache: FloatArray | None = None
         # filter masks by ("when"|"category"|"species", value); None until prepare_serving
         self._mask_cache: dict[tuple[str, Any], npt.NDArray[np.bool_]] | None = None
+        # unknown users' top-k by (day, category, species, k); None until prepare_serving
+        self._cold_cache: dict[tuple[Any, ...], tuple[IntArray, FloatArray]] | None = None
 
     # -- what a model implements -------------------------------------------------------
 
@@ -211,12 +213,14 @@ class Recommender(ABC):
         """Make single-user requests cheap; called once when serving loads a model.
 
         Caches filter masks (per day, category, species), so a request no longer
-        rebuilds catalogue-sized masks, and lets the model build an approximate index
+        rebuilds catalogue-sized masks, and unknown users' lists per filter (a
+        catalogue-sized top-k otherwise), and lets the model build an approximate index
         (``index``, for catalogues of at least ``index_min_items``) that falls back to
         exact scoring on its own. The model must not be modified afterwards.
         """
         self._require_fitted()
         self._mask_cache = {}
+        self._cold_cache = {}
         self._pop_rank()
         self._prepare_serving(index and len(self.item_ids) >= index_min_items)
 
@@ -290,8 +294,7 @@ class Recommender(ABC):
         known = np.flatnonzero(rows >= 0)
         unknown = np.flatnonzero(rows < 0)
         if len(unknown):
-            cold = self._cold_scores(context)[None, :]
-            top, val = topk(np.where(allowed, cold, -np.inf).astype(np.float32), k)
+            top, val = self._cold_top(context, allowed, k)
             indices[unknown] = top
             scores[unknown] = val
         chunk = self._chunk_rows()
@@ -396,6 +399,31 @@ class Recommender(ABC):
             counts = np.diff(sub.indptr)
             scores[np.repeat(np.arange(len(rows)), counts), sub.indices] = -np.inf
 
+    def _cold_top(
+        self, context: RecContext | None, allowed: npt.NDArray[np.bool_], k: int
+    ) -> tuple[IntArray, FloatArray]:
+        """An unknown user's top ``k``; cached once serving is prepared, unless the
+        context names items (then it depends on them)."""
+        cache = self._cold_cache
+        key = None
+        if cache is not None and not (context and (context.item_id or context.exclude)):
+            when = (context.when if context else None) or datetime.now(UTC).date()
+            key = (
+                when,
+                context.category if context else None,
+                context.species if context else None,
+                k,
+            )
+            if key in cache:
+                return cache[key]
+        cold = self._cold_scores(context)[None, :]
+        top, val = topk(np.where(allowed, cold, -np.inf).astype(np.float32), k)
+        if cache is not None and key is not None and len(cache) < _MASK_CACHE_SIZE:
+            top.setflags(write=False)
+            val.setflags(write=False)
+            cache[key] = (top, val)
+        return top, val
+
     def _cold_scores(self, context: RecContext | None) -> FloatArray:
         """Scores for a user the model has never seen: near the context item, else popular."""
         item = self._item_index.get(context.item_id) if context and context.item_id else None
@@ -475,6 +503,7 @@ class Recommender(ABC):
         self._item_index = {u: i for i, u in enumerate(self.item_ids)}
         self._pop_rank_cache = None
         self._mask_cache = None
+        self._cold_cache = None
 
     def _require_fitted(self) -> None:
         if not self._fitted:
