@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from kibble.config import Settings
@@ -137,3 +138,25 @@ def test_a_deployment_serves_one_model_and_counts_against_the_quota(context: Con
     with context.store.session() as session:
         assert Deployments(session, context.project_id).get("second") is None
         assert Rollouts(session, context.project_id).active("second") is None  # nothing half-done
+
+
+def test_replicas_declaring_one_deployment_at_once_share_the_row(
+    backend_settings: Settings,
+) -> None:
+    """The insert that loses the race takes the winner's row instead of failing start-up."""
+    first, second = Context.open(backend_settings), Context.open(backend_settings)
+    try:
+        register_versions(first)
+        with first.store.session() as a, second.store.session() as b:
+            Deployments(a, first.project_id).save("d", "recs", {"arms": {}})
+            a.commit()
+            # b looked before a's insert landed, so it inserts too and collides
+            row = Deployments(b, second.project_id)._create("d", "recs")
+            assert row.model_name == "recs"
+        service.declare(second, "d", "recs")
+        with second.store.session() as s:
+            count = s.scalar(sa.select(sa.func.count()).select_from(Deployment))
+        assert count == 1
+    finally:
+        first.close()
+        second.close()

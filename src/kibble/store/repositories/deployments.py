@@ -25,11 +25,8 @@ class Deployments:
 
     def save(self, name: str, model_name: str, policy: dict[str, Any]) -> Deployment:
         """Create or update ``name``; one deployment serves one model for its whole life."""
-        row = self.get(name)
-        if row is None:
-            row = Deployment(project_id=self.project_id, name=name, model_name=model_name)
-            self.session.add(row)
-        elif row.model_name != model_name:
+        row = self.get(name) or self._create(name, model_name)
+        if row.model_name != model_name:
             raise ConflictError(
                 f"deployment {name!r} serves model {row.model_name!r}, not {model_name!r}",
                 hint="pick another --deployment name for this model",
@@ -37,3 +34,18 @@ class Deployments:
         row.policy, row.status, row.updated_at = policy, "active", utcnow()
         self.session.flush()
         return row
+
+    def _create(self, name: str, model_name: str) -> Deployment:
+        """Insert, or take the row a replica starting at the same moment just inserted."""
+        try:
+            with self.session.begin_nested():
+                row = Deployment(project_id=self.project_id, name=name, model_name=model_name)
+                self.session.add(row)
+            return row
+        except sa.exc.IntegrityError:
+            found = self.get(name)
+            if found is None:  # the other insert was rolled back: nothing to take
+                raise ConflictError(
+                    f"deployment {name!r} was being created elsewhere", hint="try again"
+                ) from None
+            return found
