@@ -9,6 +9,7 @@ when the model is gone.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -162,7 +163,7 @@ def _step_text(rollout: Rollout) -> str:
 def _rollouts_table(
     prefix: str,
     deployment: str,
-    rollouts: list[Rollout] | Any,
+    rollouts: Sequence[Rollout],
     decisions: dict[str, list[RolloutDecision]],
 ) -> dict[str, Any]:
     return table(
@@ -190,7 +191,7 @@ def _rollouts_table(
 
 
 def _ab_table(
-    rollouts: list[Rollout] | Any, decisions: dict[str, list[RolloutDecision]]
+    rollouts: Sequence[Rollout], decisions: dict[str, list[RolloutDecision]]
 ) -> dict[str, Any]:
     """The last measured comparison of each rollout: CTR per arm and the lift's 95% CI."""
     rows = []
