@@ -14,14 +14,10 @@ queries, charts and HTML) costs over just reading its rows.
 
 from __future__ import annotations
 
-import cProfile
-import io
-import pstats
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,7 +42,6 @@ from kibble.store.repositories.monitoring import AlertRecords
 from kibble.store.repositories.pipelines import RunRecords
 from kibble.store.repositories.registry import Registry
 from kibble.store.repositories.serving import Feedback, Rollouts, ServedRequests
-from kibble.ui import data_view, deployments_view, lineage_view, pages
 
 DAYS = 365
 VERSIONS = 50
@@ -492,19 +487,6 @@ def sign_in(client: httpx.Client, token: str) -> None:
     assert client.cookies.get("kibble_session"), "the dashboard set no session cookie"
 
 
-def profile(ctx: Context, build: Callable[[Any], Any], top: int = 12) -> str:
-    """Where one in-process render of a page spends its time (cumulative, kibble frames)."""
-    profiler = cProfile.Profile()
-    with ctx.store.session() as s:
-        profiler.enable()
-        build(s)
-        profiler.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
-    stats.print_stats("kibble|sqlalchemy/engine/default.py:.*do_execute", top)
-    return out.getvalue()
-
-
 def main() -> None:
     bench = Bench("dashboard")
     home = Path(tempfile.mkdtemp()) / "home"
@@ -592,29 +574,6 @@ def main() -> None:
             f"{name} page p95 < {TARGET_P95_MS:.0f} ms with a year of data",
             name not in slow,
         )
-    builders: dict[str, Callable[[Any], Any]] = {
-        "overview": lambda s: pages.overview(s, ctx.project_id, "/ui"),
-        "runs": lambda s: pages.runs(
-            s, ctx.project_id, "/ui", status_filter="", pipeline="", offset=0
-        ),
-        "run_detail": lambda s: pages.run_detail(
-            s, ctx.project_id, "/ui", run_id, can_release=True
-        ),
-        "data": lambda s: data_view.data(s, ctx.project_id, "/ui", {"table": TABLE}),
-        "models": lambda s: pages.models(s, ctx.project_id, "/ui"),
-        "model_detail": lambda s: pages.model_detail(s, ctx.project_id, "/ui", MODEL),
-        "deployments": lambda s: deployments_view.deployments(
-            s, ctx.project_id, "/ui", {"name": DEPLOYMENT}
-        ),
-        "monitoring": lambda s: pages.monitoring(s, ctx.project_id, "/ui"),
-        "lineage": lambda s: lineage_view.lineage(
-            ctx, s, "/ui", {"model": MODEL, "version": str(VERSIONS)}
-        ),
-        "explain": lambda s: lineage_view.explain(s, ctx.project_id, "/ui", request_id),
-    }
-    for name in slow:
-        sys.stderr.write(f"--- profile of one in-process render of {name} ---\n")
-        sys.stderr.write(profile(ctx, builders[name]))
     bench.report(
         {
             "requests_per_case": REQUESTS,

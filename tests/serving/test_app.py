@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from fastapi.testclient import TestClient
 
 from kibble.context import Context
 from kibble.rollouts import service
-from kibble.serving.app import create_app
 from kibble.serving.feedback import export_feedback
-from tests.serving.helpers import register_versions
-
-
-@pytest.fixture
-def client(context: Context) -> Iterator[TestClient]:
-    register_versions(context)
-    with TestClient(create_app(context, "default", "recs", poll_s=0.2)) as c:
-        yield c
 
 
 def test_recommendations_get_and_post(client: TestClient) -> None:

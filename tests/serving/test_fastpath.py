@@ -4,7 +4,7 @@ with the same bodies either way; the request log writes mixed rows in one insert
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,11 +14,9 @@ from fastapi.testclient import TestClient
 
 from kibble.context import Context
 from kibble.errors import KibbleError, NotFoundError
-from kibble.serving.app import create_app
 from kibble.serving.fastpath import RecommendFastPath, parse
 from kibble.serving.requestlog import RequestLog
 from kibble.store.repositories.serving import ServedRequests
-from tests.serving.helpers import register_versions
 
 
 def test_parse_accepts_plain_requests() -> None:
@@ -105,13 +103,6 @@ def test_middleware_renders_kibble_errors_like_the_app() -> None:
         "hint": "look elsewhere",
     }
     assert issubclass(NotFoundError, KibbleError)
-
-
-@pytest.fixture
-def client(context: Context) -> Iterator[TestClient]:
-    register_versions(context)
-    with TestClient(create_app(context, "default", "recs", poll_s=0.2)) as c:
-        yield c
 
 
 def test_fast_and_framework_paths_serve_the_same_answer(client: TestClient) -> None:
