@@ -1,4 +1,5 @@
-"""Routing: stickiness, shares, holdout, dropped arms, Thompson shares and propensities."""
+"""Routing: stickiness, shares, holdout, dropped arms, Thompson shares, propensities, and
+the expected split that the deployment record shows."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kibble.errors import UsageError
-from kibble.serving.routing import ArmStats, RoutingSpec, bucket, route, thompson_shares
+from kibble.serving.routing import (
+    ArmStats,
+    RoutingSpec,
+    bucket,
+    expected_shares,
+    route,
+    thompson_shares,
+)
 
 USERS = [f"u{i}" for i in range(20_000)]
 
@@ -109,3 +117,38 @@ def test_invalid_specs_raise_usage_errors_with_hints() -> None:
         RoutingSpec("canary", "v1", "v2", challenger_share=1.5)
     with pytest.raises(UsageError, match="exceeds 100%"):
         thompson_shares({"a": ArmStats(), "b": ArmStats()}, 0.6)
+
+
+BANDIT = {"m:1": ArmStats(50, 1000), "m:2": ArmStats(120, 1000)}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        RoutingSpec("canary", "m:2", baseline="m:1", salt="d"),
+        RoutingSpec("gradual", "m:2", "m:3", "m:1", challenger_share=0.25, salt="d"),
+        RoutingSpec("gradual", "m:2", "m:3", "m:1", dropped=frozenset({"m:3"}), salt="d"),
+        RoutingSpec("ab", "m:2", "m:3", "m:1", weights={"m:2": 3, "m:3": 1}, salt="d"),
+        RoutingSpec("ab", "m:2", "m:3", None, salt="d"),
+        RoutingSpec("bandit", "m:1", "m:2", "m:1", salt="d"),
+        RoutingSpec("shadow", "m:2", "m:3", "m:1", salt="d"),
+    ],
+    ids=["canary", "gradual", "dropped", "ab-weights", "ab-no-holdout", "bandit", "shadow"],
+)
+def test_expected_shares_match_routed_users(spec: RoutingSpec) -> None:
+    expected = expected_shares(spec, BANDIT)
+    assert sum(expected.values()) == pytest.approx(1.0)
+    observed = shares(spec, BANDIT)
+    for arm in set(expected) | set(observed):
+        assert observed.get(arm, 0.0) == pytest.approx(expected.get(arm, 0.0), abs=0.015), arm
+
+
+def test_shadow_arm_is_listed_with_no_share() -> None:
+    shares = expected_shares(RoutingSpec("shadow", "m:2", "m:3", "m:1"))
+    assert shares == {"m:1": pytest.approx(0.05), "m:2": pytest.approx(0.95), "m:3": 0.0}
+
+
+def test_baseline_that_is_also_champion_adds_up() -> None:
+    assert expected_shares(RoutingSpec("canary", "m:1", baseline="m:1")) == {
+        "m:1": pytest.approx(1.0)
+    }
