@@ -5,8 +5,9 @@ latency from the scheduled send time) from another process, one server at a time
 promotion and a rollback happen during one run; both servers get a short unmeasured
 warm-up first. Prints p50/p99 per rate, sustained throughput (p99 < 50 ms) and its
 ratio, p99 at 300 rps and its ratio, the recall@10 of what kibble serves (approximate
-index) against exact top-k, the load average at start and end, and the issue's targets
-met or missed.
+index) against exact top-k, an unknown user's list in-process with and without the
+serving preparation (cached fallback), the load average at start and end, and the
+issue's targets met or missed.
 Run: ``.venv/bin/python bench/serving.py [--quick]`` (``--quick``: 3 s per rate, not 8).
 """
 
@@ -214,9 +215,8 @@ def build(home: Path) -> str:
     return npz
 
 
-def index_recall(npz: str, home: Path, users: int = 2000) -> tuple[float, Any]:
-    """recall@10 of what kibble serves (the served version, prepared exactly as the
-    server prepares it) against the bare endpoint's exact numpy top-k."""
+def served_model(home: Path, *, prepared: bool = True) -> Any:
+    """The served version loaded as the server loads it (``prepared``) or plainly."""
     from kibble.config import load_settings
     from kibble.context import Context
     from kibble.recsys.base import load_model
@@ -227,7 +227,15 @@ def index_recall(npz: str, home: Path, users: int = 2000) -> tuple[float, Any]:
         digest = s.query(ModelVersion).filter_by(version=2).one().artifact_digest
     model = load_model(ctx.load_artifact(digest))
     ctx.close()
-    model.prepare_serving()
+    if prepared:
+        model.prepare_serving()
+    return model
+
+
+def index_recall(npz: str, home: Path, users: int = 2000) -> tuple[float, Any]:
+    """recall@10 of what kibble serves (the served version, prepared exactly as the
+    server prepares it) against the bare endpoint's exact numpy top-k."""
+    model = served_model(home)
     data = np.load(npz)
     factors, items = data["user_factors"], data["item_factors"]
     rng = np.random.default_rng(1)
@@ -238,6 +246,16 @@ def index_recall(npz: str, home: Path, users: int = 2000) -> tuple[float, Any]:
         served, _ = model.rank([model.user_ids[row]], 10)
         hits.append(len(set(exact.tolist()) & set(served[0].tolist())) / 10)
     return float(np.mean(hits)), model.index_calibration
+
+
+def unknown_user_ms(home: Path, *, prepared: bool, users: int = 2000) -> float:
+    """In-process time of one unknown user's list (the popularity fallback), in ms."""
+    model = served_model(home, prepared=prepared)
+    model.recommend("warm-up", 10)
+    start = time.perf_counter()
+    for i in range(users):
+        model.recommend(f"new-visitor-{i}", 10)
+    return (time.perf_counter() - start) / users * 1000
 
 
 def main() -> None:
@@ -257,6 +275,10 @@ def main() -> None:
         bench.figure("index_calibration_recall_at_10", calibration.recall, "")
         bench.figure("index_ef_search", calibration.ef_search, "")
     print(f"recall@10 {recall:.4f}; index calibration {calibration}", file=sys.stderr)
+    cold, cold_plain = (unknown_user_ms(home, prepared=flag) for flag in (True, False))
+    bench.figure("unknown_user_ms_prepared", cold, "ms")
+    bench.figure("unknown_user_ms_unprepared", cold_plain, "ms")
+    bench.ratio("unknown_user_prepared_vs_unprepared", cold, cold_plain)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIBBLE_")}
     kp, bp = free_port(), free_port()
     kib = subprocess.Popen(
