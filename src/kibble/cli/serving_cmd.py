@@ -26,7 +26,12 @@ rollout_app = typer.Typer(
 def serve(
     ctx: typer.Context,
     model: str = typer.Option(..., "--model", help="registered model name to serve"),
-    deployment: str = typer.Option("default", "--deployment", help="routing/rollout scope"),
+    deployment: str = typer.Option(
+        "default",
+        "--deployment",
+        help="the deployment this server answers for: its rollouts, routing and request "
+        "log; recorded in the store, one model per deployment",
+    ),
     host: str | None = typer.Option(None, "--host", help="bind address (serving.host)"),
     port: int | None = typer.Option(None, "--port", help="port (serving.port)"),
     poll: float = typer.Option(1.0, "--poll", help="seconds between store polls", min=0.05),
