@@ -125,10 +125,65 @@ def show_cmd(
     )
 
 
-def _actor() -> str:
-    import getpass
+@app.command("register")
+def register_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="registered model name (created on first use)"),
+    artifact: str = typer.Option(
+        ..., "--artifact", help="a saved model file, or sha256:... of a recorded artifact"
+    ),
+    run: str | None = typer.Option(
+        None, "--run", help="the run that trained it: its table versions join the lineage"
+    ),
+    flavor: str = typer.Option("recommender", "--flavor", help="what kind of model it is"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Register the next version of a model from an artifact (and the run that made it)."""
+    from kibble.registry.lifecycle import register_model
 
-    return getpass.getuser()
+    context = state(ctx).context()
+    info = register_model(context, name, _artifact(artifact), flavor=flavor, run_id=run)
+    if as_json:
+        print_json(info)
+        return
+    console.print(f"registered {name} v{info['version']} ({info['digest'][:19]}...)")
+    console.print(f"next: `kibble models gate {name} {info['version']}`", highlight=False)
+
+
+def _artifact(value: str) -> str | Path:
+    return value if value.startswith("sha256:") else Path(value)
+
+
+@app.command("gate")
+def gate_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="registered model name"),
+    version: int = typer.Argument(..., help="version to judge"),
+    table: str = typer.Option("events", "--table", help="events table of the held-out users"),
+    allow_class: list[str] = typer.Option(
+        [],
+        "--allow-class",
+        help="MODULE:CLASS the probe may import (deliberately broken test models only)",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run the model's stored gate policy on a version: the safety probe (in its own
+    process), then baseline, champion, slice (warm/cold users), coverage and diversity
+    checks on held-out users. Passing makes it challenger; failing archives it.
+    Exits 1 when the gate refuses the version."""
+    from kibble.registry.lifecycle import gate_model
+
+    context = state(ctx).context()
+    report = gate_model(context, name, version, table=table, probe_allow=allow_class)
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+    else:
+        verdict = "passed: now challenger" if report.passed else "REFUSED: archived"
+        console.print(f"{name} v{version} {verdict} (policy: {report.policy_source})")
+        for c in report.checks:
+            console.print(f"  {'ok ' if c.passed else 'BAD'} {c.name}: {c.sentence}")
+    if not report.passed:
+        raise typer.Exit(1)
 
 
 @app.command("promote")
@@ -140,11 +195,9 @@ def promote_cmd(
     reason: str = typer.Option(..., "--reason", help="why (kept in history and audit)"),
 ) -> None:
     """Point an alias at a version (atomic; recorded with who and why)."""
-    context = state(ctx).context()
-    with context.store.session() as s:
-        Registry(s, context.project_id).move_alias(
-            name, alias, version, actor=_actor(), reason=reason
-        )
+    from kibble.registry.lifecycle import promote_model
+
+    promote_model(state(ctx).context(), name, version, alias=alias, reason=reason)
     console.print(f"{name}: {alias} -> v{version}")
 
 
@@ -155,12 +208,10 @@ def rollback_cmd(
     reason: str = typer.Option("rollback", "--reason", help="why (kept in history and audit)"),
 ) -> None:
     """Put the previous champion back."""
-    context = state(ctx).context()
-    with context.store.session() as s:
-        h = Registry(s, context.project_id).rollback(name, actor=_actor(), reason=reason)
-        target = s.get(ModelVersion, h.to_version_id)
-        version = None if target is None else target.version
-    console.print(f"{name}: champion -> v{version}")
+    from kibble.registry.lifecycle import rollback_model
+
+    out = rollback_model(state(ctx).context(), name, reason=reason)
+    console.print(f"{name}: champion -> v{out['version']}")
 
 
 @app.command("archive")
@@ -170,11 +221,9 @@ def archive_cmd(
     version: int = typer.Argument(..., help="version to archive (never promotable again)"),
 ) -> None:
     """Archive a version so it can no longer be promoted."""
-    context = state(ctx).context()
-    with context.store.session() as s:
-        reg = Registry(s, context.project_id)
-        reg.version(reg.model(name), version).status = "archived"
-    context.audit("models.archive", f"{name}:{version}")
+    from kibble.registry.lifecycle import archive_model
+
+    archive_model(state(ctx).context(), name, version)
     console.print(f"{name}: v{version} archived")
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from croniter import croniter
 
 from kibble.core.names import NAME
+from kibble.data.contracts import K9S_CONTRACTS
 from kibble.factory.definition import Factory
 from kibble.factory.sync import trigger_name
 
@@ -112,8 +113,9 @@ def reference_findings(factory: Factory) -> list[Finding]:
         for col in spec.columns:
             if col.min is not None and col.max is not None and col.min > col.max:
                 err(f"tables.{name}.columns.{col.name}", "min is greater than max")
+    builtin = set(K9S_CONTRACTS)  # the lake's built-in contracts need no declaration
     for name, source in factory.sources.items():
-        if source.table not in tables:
+        if source.table not in tables and source.table not in builtin:
             err(f"sources.{name}.table", f"loads into {source.table!r}, which is not declared")
     for name, pipeline in factory.pipelines.items():
         if pipeline.schedule is not None and not croniter.is_valid(pipeline.schedule):
@@ -123,7 +125,7 @@ def reference_findings(factory: Factory) -> list[Finding]:
                 "(e.g. '0 2 * * *' for 02:00 daily)",
             )
         for table in pipeline.triggers:
-            if table not in tables:
+            if table not in tables and table not in builtin:
                 err(f"pipelines.{name}.triggers", f"triggers on {table!r}, which is not declared")
         wanted = ([name] if pipeline.schedule else []) + [
             trigger_name(name, t) for t in pipeline.triggers

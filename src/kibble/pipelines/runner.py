@@ -457,6 +457,7 @@ class Runner:
             ),
             "inputs": inputs,
             "params": step_params,
+            "run": self._run_info(item),
             "timeout_s": item.timeout_s,
             "cpus": item.cpus,
             "memory_mb": item.memory_mb,
@@ -473,7 +474,29 @@ class Runner:
         return kwargs
 
     def _invoke_local(self, item: Step, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return invoke(item.func, kwargs, self.ctx.artifacts, self.ctx.project)
+        return invoke(
+            item.func,
+            kwargs,
+            self.ctx.artifacts,
+            self.ctx.project,
+            self._run_info(item),
+            self.ctx,
+        )
+
+    def _run_info(self, item: Step) -> dict[str, Any]:
+        """What a platform step needs to find its run and open the same store anywhere."""
+        s = self.ctx.settings
+        return {
+            "run_id": self.run_id,
+            "step": item.name,
+            "project": self.ctx.project,
+            "actor": self.ctx.actor,
+            "settings": {
+                "home": str(s.home),
+                "database_url": str(s.database_url),
+                "artifact_url": s.artifact_url,
+            },
+        }
 
     def _attempts(
         self, item: Step, inputs: dict[str, Any], step_params: dict[str, Any]

@@ -1,0 +1,153 @@
+"""The data gate every daily pipeline starts with: land the factory's declared sources for
+the day, check each table's contract on that day's partition, and hold the run (with an
+alert per kind of problem) until the data is right. The scheduler re-runs this step for
+held runs, so a late or fixed partition lets the run continue by itself."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from kibble.checks.result import CheckResult
+from kibble.checks.rules import check_freshness, deadline_of
+from kibble.context import Context
+from kibble.data.connectors import SourceOptions
+from kibble.data.ingest import ingest
+from kibble.data.tables import Tables
+from kibble.factory.service import active
+from kibble.monitoring.alerts import raise_alert, resolve_alert
+from kibble.pipelines import hold, log, record_read, step
+from kibble.steps.context import run_id, step_context
+from kibble.store.repositories.data import DataRecords
+
+ALERT_KINDS = ("data_late", "data_incomplete", "data_incorrect")
+DAY = "{day}"
+
+
+def alert_kind(check: str) -> str:
+    """The alert a failed contract check raises (and the kind a held run names)."""
+    if check == "freshness":
+        return "data_late"
+    if check == "volume":
+        return "data_incomplete"
+    return "data_incorrect"
+
+
+def declared_sources(context: Context) -> dict[str, dict[str, Any]]:
+    """The applied factory's sources (name -> spec); empty without a factory."""
+    version = active(context)
+    return dict((version.spec.get("sources") or {}) if version else {})
+
+
+def _day_file(location: str, day: str) -> str | None:
+    """A partitioned source's file for ``day``: the path itself, or the first file in the
+    day's folder; None when nothing has landed."""
+    path = Path(location.replace(DAY, day))
+    if path.is_file():
+        return str(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        return str(files[0]) if files else None
+    return None
+
+
+def land(context: Context, day: str) -> dict[str, bool]:
+    """Ingest every declared source; returns table -> whether its day's data arrived.
+
+    A source whose location holds ``{day}`` fills that day's partition; any other
+    replaces its table (a catalogue, a customer list)."""
+    arrived: dict[str, bool] = {}
+    for source in declared_sources(context).values():
+        table, location = source["table"], source["location"]
+        mapping = dict(source.get("mapping") or {})
+        if DAY in location:
+            found = _day_file(location, day) if source["kind"] == "files" else location
+            arrived[table] = found is not None
+            if found is not None:
+                ingest(
+                    context,
+                    found.replace(DAY, day),
+                    table,
+                    partition=day,
+                    mode="replace-partition",
+                    mapping=mapping or None,
+                )
+            continue
+        options = SourceOptions(table=table) if source["kind"] == "sql" else None
+        ingest(context, location, table, mode="replace", mapping=mapping or None, options=options)
+    return arrived
+
+
+def _late(context: Context, table: str, day: str) -> CheckResult:
+    """A partition that has not landed when the daily run starts is late."""
+    tables = Tables(context)
+    contract = tables.contract(table)
+    hours = contract.freshness_hours or 0.0
+    partition = date.fromisoformat(day)
+    judged_at = deadline_of(partition, hours) + timedelta(seconds=1)
+    result = check_freshness(partition, None, hours, judged_at)
+    dataset = tables.register(contract)
+    with context.store.session() as session:
+        DataRecords(session, context.project_id).record_checks(
+            dataset,
+            [
+                {
+                    "report_id": f"late-{table}-{day}",
+                    "table_version": tables.lake.version(table) or -1,
+                    "partition": day,
+                    "run_id": run_id(),
+                    **result.to_dict(),
+                }
+            ],
+        )
+    return result
+
+
+def check_partitions(context: Context, day: str, tables: list[str]) -> list[CheckResult]:
+    """Land the day and check it; returns the failures that must hold the run.
+
+    Drift is reported with the checks but does not hold retraining."""
+    from kibble.checks.runner import run_checks
+
+    arrived = land(context, day)
+    failed: list[CheckResult] = []
+    lake = Tables(context).lake
+    for table in tables:
+        if not arrived.get(table, lake.exists(table)) or not lake.exists(table):
+            failed.append(_late(context, table, day))
+            continue
+        report = run_checks(context, table, partition=day, skip=("freshness",), run_id=run_id())
+        record_read(table, report.version)
+        failed += [r for r in report.results if r.failed and not r.name.startswith("drift:")]
+    return failed
+
+
+@step(cache=False)
+def check(day: str, tables: list[str] | None = None) -> dict[str, Any]:
+    """Hold the run unless the day's data arrived complete and correct (the contracts).
+
+    ``tables`` defaults to every table a partitioned source fills."""
+    with step_context() as context:
+        sources = declared_sources(context).values()
+        wanted = tables or sorted({s["table"] for s in sources if DAY in s["location"]})
+        if not wanted:
+            raise hold("no table to check: declare a source with {day} in its location")
+        failed = check_partitions(context, day, wanted)
+        kinds = {alert_kind(r.name) for r in failed}
+        for r in failed:
+            kind = alert_kind(r.name)
+            raise_alert(
+                context,
+                kind,
+                f"{kind}|{day}",
+                r.message,
+                {"day": day, "check": r.name},
+            )
+        for kind in ALERT_KINDS:
+            if kind not in kinds:
+                resolve_alert(context, f"{kind}|{day}", "the data is fixed")
+    if failed:
+        raise hold(*(f"{alert_kind(r.name)}: {r.message}" for r in failed))
+    log(f"data gates passed for {day}: {', '.join(wanted)}")
+    return {"day": day, "tables": wanted}
