@@ -252,3 +252,43 @@ def _print_summary(summary: dict[str, object]) -> None:
         "`kibble k9s config --out "
         f"{summary['shop']}`"
     )
+
+
+FACTORY_FILE = '''"""The K9s factory for the simulated shop in {shop}.
+
+Keep it in git; edit the candidates, gates and rollout policy, then
+`kibble validate`, `kibble plan`, `kibble apply`. `kibble scheduler` runs the daily
+pipeline it schedules; `kibble factory rollback N` brings an earlier version back.
+"""
+
+from pathlib import Path
+
+from kibble.k9s.factory import k9s_factory
+
+factory = k9s_factory({project!r}, Path({shop!r}))
+'''
+
+
+@app.command("init")
+def init_cmd(
+    ctx: typer.Context,
+    shop: Path = typer.Option(..., "--shop", help="the simulator's folder (`kibble k9s simulate`)"),
+    folder: Path = typer.Argument(Path("."), help="where to write factory.py"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing factory.py"),
+) -> None:
+    """Write a factory.py for a simulated shop: its sources, the daily pipeline of kibble's
+    platform steps, the recommender's gates and the k9s deployment's rollout policy."""
+    from kibble.cli.state import state
+
+    if not (shop / "k9s.json").is_file():
+        raise UsageError(
+            f"{shop} is not a simulated shop", hint="create one with `kibble k9s simulate --out`"
+        )
+    target = folder / "factory.py"
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists", hint="use --force to overwrite it")
+    folder.mkdir(parents=True, exist_ok=True)
+    project = state(ctx).settings().project
+    target.write_text(FACTORY_FILE.format(shop=str(shop.resolve()), project=project))
+    console.print(f"wrote {target}")
+    console.print("next: `kibble plan`, then `kibble apply`", highlight=False)

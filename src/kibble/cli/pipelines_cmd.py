@@ -62,6 +62,11 @@ def run(
     resume: str | None = typer.Option(
         None, "--resume", help="finish this crashed, failed or released run instead"
     ),
+    schedule: str | None = typer.Option(
+        None,
+        "--schedule",
+        help="run a scheduled pipeline now with its declared params (-P adds or overrides)",
+    ),
     executor: str | None = ExecutorOption,
     ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster HOST:PORT"),
     no_cache: bool = typer.Option(False, "--no-cache", help="run every step, reuse nothing"),
@@ -69,10 +74,17 @@ def run(
 ) -> None:
     """Run a pipeline and record it: `kibble run flows.py:daily -P day=2026-11-24`.
 
+    `kibble run --schedule k9s_daily -P day=2026-12-02` runs the applied factory's
+    pipeline with its declared params (a backfill of one day).
     Finished steps with a matching cache key are reused. Exit 0 when it succeeds,
     1 when it fails, 3 when a gate held it (`kibble runs release RUN --reason ...`).
     A crashed run continues with `kibble run --resume RUN`."""
     context = state(ctx).context()
+    params = parse_params(param)
+    if schedule:
+        with context.store.session() as session:
+            row = Schedules(session, context.project_id).get(schedule)
+            ref, params = row.pipeline_ref, {**row.params, **params}
     if resume and not ref:
         with context.store.session() as session:
             ref = str(RunRecords(session, context.project_id).get(resume).tags.get("ref", ""))
@@ -89,7 +101,7 @@ def run(
         if resume:
             result = resume_run(pipeline, resume, **options)
         else:
-            result = run_pipeline(pipeline, parse_params(param), ref=canonical_ref(ref), **options)
+            result = run_pipeline(pipeline, params, ref=canonical_ref(ref), **options)
     if as_json:
         print_json(_result_dict(result))
     else:
