@@ -29,6 +29,11 @@ class ServingSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     latency_sla_ms: float = Field(50.0, gt=0)
+    catalog_table: str = Field(
+        "products",
+        description="lake table whose stock, seasons, species and categories filter what is "
+        "served (refreshed without retraining); empty to use the training catalogue only",
+    )
 
 
 class ApiSettings(_Section):

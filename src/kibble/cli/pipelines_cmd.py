@@ -16,7 +16,7 @@ from kibble.lineage import downstream, upstream
 from kibble.pipelines import load_pipeline, reap_crashed, release, resume_run, run_pipeline
 from kibble.pipelines.loading import canonical_ref
 from kibble.pipelines.runner import RunResult
-from kibble.pipelines.schedules import add_schedule, set_paused, tick
+from kibble.pipelines.schedules import add_schedule, recheck_held, set_paused, tick
 from kibble.store.models import Run, StepRun
 from kibble.store.repositories.pipelines import RunRecords, Schedules
 
@@ -288,6 +288,20 @@ def runs_compare(
     for row in rows:
         row["same"] = row["a"] == row["b"]
     emit(rows, as_json, f"{a.id} vs {b.id}", ["what", "a", "b", "same"], ["what", "a", "b", "same"])
+
+
+@runs_app.command("recheck")
+def runs_recheck(
+    ctx: typer.Context,
+    executor: str | None = ExecutorOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Re-check every held run now (the data was fixed): each whose gate passes goes on to
+    the end; the rest stay held. The scheduler does this by itself every
+    pipelines.held_recheck_s seconds."""
+    context = state(ctx).context()
+    results = recheck_held(context, datetime.now(UTC), executor=executor, force=True)
+    emit(results, as_json, "re-checked held runs", ["run", "status"], ["run_id", "status"])
 
 
 @runs_app.command("release")

@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
+from kibble import GatePolicy
 from kibble.artifacts.formats import NPZ
 from kibble.context import Context
 from kibble.data.tables import Tables
@@ -63,6 +64,7 @@ ROLLED_BACK = "rolled back"
 LOOP = LoopConfig(recent_days=1, min_baseline_days=1, min_breach_days=1)
 """The demo's history is days, not weeks: judge the last day against all earlier ones."""
 INTERACTIONS = {"time_col": "ts", "event_col": "event_type"}
+DEMO_GATES = GatePolicy(primary_metric="clicks", champion_tolerance=0.01, confidence=0.95)
 
 
 def history(ctx: Context, day: str, days: int = 14) -> pl.DataFrame:
@@ -493,11 +495,10 @@ def run_demo(
     started = time.perf_counter()
     out = home / "k9s"
     save_config(config, out)
-    factory_version, _ = apply(
-        context,
-        k9s_factory(context.project, out, schedule=None),
-        note="kibble demo: the K9s factory",
-    )
+    factory = k9s_factory(context.project, out, schedule=None)
+    # The demo judges candidates on simulated clicks per customer (the shop's digital twin)
+    factory = factory.model_copy(update={"models": {MODEL: DEMO_GATES}})
+    factory_version, _ = apply(context, factory, note="kibble demo: the K9s factory")
     state = DemoState(Shop.build(config), out, context)
     for day in range(config.days):
         entry = run_day(state, day)
