@@ -85,15 +85,19 @@ def test_validate_fails_a_ci_job_on_errors(repo: Path, home: Path) -> None:
 def test_dry_run_touches_no_production_state(repo: Path, home: Path) -> None:
     (repo / "mypipes.py").write_text(
         "from pathlib import Path\n"
-        "class Pipe:\n"
+        "from kibble import Pipeline, step\n"
+        "@step\n"
+        "def rows(k: int = 1) -> int:\n"
+        "    return k\n"
+        "class Pipe(Pipeline):\n"
         "    def dry_run(self, settings, project, params):\n"
         "        Path(settings.home, 'touched').write_text(project)\n"
         "        assert params == {'k': 5}\n"
-        "pipe = Pipe()\n"
-        "class Broken:\n"
+        "pipe = Pipe('good', [rows])\n"
+        "class Broken(Pipeline):\n"
         "    def dry_run(self, settings, project, params):\n"
         "        raise RuntimeError('sample has no rows')\n"
-        "broken = Broken()\n"
+        "broken = Broken('bad', [rows])\n"
     )
     (repo / "factory.py").write_text(
         "from kibble.factory import Factory, PipelineSpec\n"
@@ -108,6 +112,6 @@ def test_dry_run_touches_no_production_state(repo: Path, home: Path) -> None:
     assert result.returncode == 1
     by_path = {f["path"]: f["message"] for f in findings}
     assert "sample has no rows" in by_path["pipelines.bad"]
-    assert "cannot import nowhere:pipe" in by_path["pipelines.gone"]
-    assert "pipelines.good" not in by_path
+    assert "cannot import nowhere:pipe" in by_path["pipelines.gone.entrypoint"]
+    assert not [p for p in by_path if p.startswith("pipelines.good")]
     assert not home.exists() or not (home / "touched").exists()

@@ -13,6 +13,7 @@ from kibble.context import Context
 from kibble.errors import UsageError
 from kibble.factory import service
 from kibble.factory.dry_run import dry_run
+from kibble.factory.entrypoints import entrypoint_findings
 from kibble.factory.load import git_info, load_definition
 from kibble.factory.validate import validate as validate_definition
 
@@ -60,12 +61,13 @@ def validate(
     dry: bool = typer.Option(False, "--dry-run", help="also run every pipeline on a sample"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Check the definition (references, cron, thresholds, secrets); exit 1 on errors.
+    """Check the definition (references, cron, thresholds, secrets, and that every
+    pipeline's entrypoint imports as a Pipeline taking its params); exit 1 on errors.
 
     Fits a CI job: errors fail the job, warnings are printed. With --dry-run each pipeline
     runs on a small sample in a throwaway home, never touching production state."""
     factory, found = load_definition(path)
-    findings = validate_definition(factory)
+    findings = validate_definition(factory) + entrypoint_findings(factory, found.parent)
     if dry:
         findings += dry_run(factory, state(ctx).settings(), found.parent)
     errors = [f for f in findings if f.level == "error"]
@@ -113,7 +115,9 @@ def apply(
     """Apply the definition atomically as a new factory version (no-op if unchanged)."""
     factory, found = load_definition(path)
     context = _context_for(ctx, factory.project)
-    version, created = service.apply(context, factory, allow=set(allow), git=git_info(found))
+    version, created = service.apply(
+        context, factory, allow=set(allow), git=git_info(found), root=found.parent
+    )
     data = {
         "version": version.version,
         "digest": version.digest,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,8 +11,11 @@ from sqlalchemy.orm import Session
 
 from kibble.context import Context
 from kibble.errors import ConflictError, NotFoundError, UsageError
+from kibble.data.tables import Tables
+from kibble.factory.contracts import sync_contracts
 from kibble.factory.definition import Factory
 from kibble.factory.diff import Change, diff
+from kibble.factory.entrypoints import entrypoint_findings
 from kibble.factory.load import digest_of
 from kibble.factory.sync import (
     ScheduleSpec,
@@ -101,9 +105,12 @@ def apply(
     git: dict[str, Any] | None = None,
     existing: dict[str, dict[str, str]] | None = None,
     note: str = "",
+    root: Path | None = None,
 ) -> tuple[FactoryVersion, bool]:
-    """Store the definition as the next version and make the project's schedules and gate
-    policies match it, all in one transaction. Returns (version, created)."""
+    """Store the definition as the next version and make the project's contracts,
+    schedules and gate policies match it, all in one transaction. Returns (version,
+    created). Pipelines must load (from ``root``, the definition's folder, or the current
+    directory) or nothing is applied."""
     allow = set(allow or ())
     unknown = allow - ALLOWABLE
     if unknown:
@@ -112,6 +119,7 @@ def apply(
             hint=f"choose from {', '.join(sorted(ALLOWABLE))}",
         )
     errors = [f for f in reference_findings(factory) if f.level == "error"]
+    errors += [f for f in entrypoint_findings(factory, root) if f.level == "error"]
     if errors:
         raise UsageError(f"the definition is invalid: {errors[0]}", hint="run `kibble validate`")
     the_plan = plan(context, factory, existing)
@@ -180,6 +188,7 @@ def _sync(
 ) -> SyncReport:
     """Schedules and gate policies follow the definition in the apply's own transaction."""
     sync_gate_policies(session, context.project_id, factory, number)
+    sync_contracts(session, context.project_id, Tables(context).lake, factory, number)
     return sync_schedules(
         session, context.project_id, schedules, number, now=utcnow(), table_versions=tables
     )
