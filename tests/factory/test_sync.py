@@ -118,7 +118,9 @@ def test_apply_syncs_schedules_and_rollback_restores_them(ctx: Context) -> None:
     second = make(
         pipelines={
             "daily": PipelineSpec(entrypoint="tests.pipelines.flows:basic", schedule="0 3 * * *"),
-            "refresh": PipelineSpec(entrypoint="tests.pipelines.flows:parallel", triggers=["events"]),
+            "refresh": PipelineSpec(
+                entrypoint="tests.pipelines.flows:parallel", triggers=["events"]
+            ),
         }
     )
     service.apply(ctx, second)

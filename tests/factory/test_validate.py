@@ -35,7 +35,9 @@ def make(**overrides: object) -> Factory:
                 foreign_keys={"item_id": "products.item_id"},
             ),
         },
-        "pipelines": {"daily": PipelineSpec(entrypoint="tests.pipelines.flows:basic", schedule="0 2 * * *")},
+        "pipelines": {
+            "daily": PipelineSpec(entrypoint="tests.pipelines.flows:basic", schedule="0 2 * * *")
+        },
         "models": {"rec": GatePolicy()},
         "deployments": {"home": RolloutPolicy(model="rec")},
         "alerts": [AlertRule(name="ctr", metric="ctr", condition="<", threshold=0.01)],

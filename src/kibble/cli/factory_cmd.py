@@ -12,6 +12,7 @@ from kibble.cli.state import state
 from kibble.context import Context
 from kibble.errors import UsageError
 from kibble.factory import service
+from kibble.factory.diff import KINDS
 from kibble.factory.dry_run import dry_run
 from kibble.factory.entrypoints import entrypoint_findings
 from kibble.factory.load import git_info, load_definition
@@ -88,7 +89,9 @@ def validate(
 
 
 def plan(ctx: typer.Context, path: Path | None = PathArg, as_json: bool = JsonOption) -> None:
-    """Show what `kibble apply` would change against the applied version."""
+    """Show what `kibble apply` would change against the applied version: per kind (lake
+    contracts, sources, schedules, promotion gates, rollout policies, alerts), then each
+    changed setting."""
     factory, _ = load_definition(path)
     context = _context_for(ctx, factory.project)
     result = service.plan(context, factory)
@@ -96,6 +99,19 @@ def plan(ctx: typer.Context, path: Path | None = PathArg, as_json: bool = JsonOp
         print_json(result.as_dict())
         return
     base = f"version {result.current_version}" if result.current_version else "nothing applied"
+    for kind, what in KINDS.items():
+        counts = result.kinds[kind]
+        marks = [
+            f"{sign}{name}"
+            for sign, key in (("+", "added"), ("~", "changed"), ("-", "removed"))
+            for name in counts[key]
+        ]
+        console.print(
+            f"{kind:<12} -> {what:<23} {counts['declared']} declared; "
+            + (" ".join(marks) if marks else "no change"),
+            highlight=False,
+            markup=False,
+        )
     if result.empty:
         console.print(f"no changes against {base}")
         return

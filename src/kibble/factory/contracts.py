@@ -49,7 +49,9 @@ def table_contract(name: str, spec: TableSpec) -> Contract:
         ],
         key=list(spec.key),
         foreign_keys=[
-            ForeignKey(column=column, table=target.partition(".")[0], ref_column=target.partition(".")[2])
+            ForeignKey(
+                column=column, table=target.partition(".")[0], ref_column=target.partition(".")[2]
+            )
             for column, target in sorted(spec.foreign_keys.items())
         ],
         partition_by=spec.partition_by,

@@ -34,7 +34,7 @@ def _dry_run(factory: Factory, settings: Settings) -> list[Finding]:
             path = f"pipelines.{name}"
             try:
                 target = resolve_entrypoint(spec.entrypoint)
-            except Exception:  # noqa: BLE001 - reported by entrypoint_findings
+            except Exception:  # noqa: S112 - entrypoint_findings reports it
                 continue
             runner = getattr(target, "dry_run", None)
             if runner is None:

@@ -48,9 +48,7 @@ def _check(name: str, spec: PipelineSpec) -> list[Finding]:
     except (ImportError, AttributeError) as exc:
         return [Finding("error", where, f"cannot import {ref}: {exc}; fix the entrypoint")]
     except Exception as exc:  # the module itself raised while importing
-        return [
-            Finding("error", where, f"cannot import {ref}: {type(exc).__name__}: {exc}")
-        ]
+        return [Finding("error", where, f"cannot import {ref}: {type(exc).__name__}: {exc}")]
     if not isinstance(target, Pipeline):
         return [
             Finding(

@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from kibble.context import Context
-from kibble.errors import ConflictError, NotFoundError, UsageError
 from kibble.data.tables import Tables
+from kibble.errors import ConflictError, NotFoundError, UsageError
 from kibble.factory.contracts import sync_contracts
 from kibble.factory.definition import Factory
-from kibble.factory.diff import Change, diff
+from kibble.factory.diff import Change, by_kind, diff
 from kibble.factory.entrypoints import entrypoint_findings
 from kibble.factory.load import digest_of
 from kibble.factory.sync import (
@@ -36,6 +36,7 @@ class Plan:
     current_version: int | None
     changes: list[Change]
     needs_allow: dict[str, list[str]] = field(default_factory=dict)
+    kinds: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -48,6 +49,7 @@ class Plan:
                 {"kind": c.kind, "path": c.path, "old": c.old, "new": c.new} for c in self.changes
             ],
             "needs_allow": self.needs_allow,
+            "kinds": self.kinds,
         }
 
 
@@ -94,7 +96,8 @@ def plan(
         needs["breaking-contract"] = [str(f) for f in breaking]
     if removes_all_gates(factory):
         needs["no-gates"] = ["deployed models would reach customers with no promotion gate"]
-    return Plan(current.version if current else None, changes, needs)
+    kinds = by_kind(current.spec if current else None, factory.canonical())
+    return Plan(current.version if current else None, changes, needs, kinds)
 
 
 def apply(

@@ -125,7 +125,9 @@ def reference_findings(factory: Factory) -> list[Finding]:
             )
         elif source.kind == "files" and source.connection is not None:
             err(f"sources.{name}.connection", "a files source takes no connection; remove it")
-        columns = {c.name for c in tables[source.table].columns} if source.table in tables else set()
+        columns = (
+            {c.name for c in tables[source.table].columns} if source.table in tables else set()
+        )
         for target in sorted(set(source.mapping.values()) - columns if columns else set()):
             err(
                 f"sources.{name}.mapping",
