@@ -59,6 +59,8 @@ def test_init_validate_plan_apply_history_rollback(repo: Path, home: Path) -> No
     (repo / "factory.py").write_text(text)
     plan = run(repo, home, "plan")
     assert '~ pipelines.daily.schedule: "30 2 * * *" -> "0 3 * * *"' in plan.stdout
+    assert "pipelines    -> schedules and triggers  1 declared; ~daily" in plan.stdout
+    assert "deployments  -> rollout policies        1 declared; no change" in plan.stdout
     assert json.loads(run(repo, home, "apply", "--json").stdout)["git"]["dirty"] is True
 
     history = json.loads(run(repo, home, "factory", "history", "--json").stdout)

@@ -74,6 +74,37 @@ def test_a_good_definition_has_no_findings() -> None:
             "sources.s.table: loads into 'orders'",
         ),
         (
+            {"sources": {"s": SourceSpec(kind="sql", table="events", location="x")}},
+            "sources.s.connection: an sql source needs connection=SecretRef",
+        ),
+        (
+            {
+                "sources": {
+                    "s": SourceSpec(
+                        kind="files",
+                        table="events",
+                        location="x",
+                        connection=SecretRef(secret="KEY"),
+                    )
+                }
+            },
+            "sources.s.connection: a files source takes no connection",
+        ),
+        (
+            {
+                "sources": {
+                    "s": SourceSpec(
+                        kind="files", table="events", location="x", mapping={"Id": "evt"}
+                    )
+                }
+            },
+            "sources.s.mapping: maps onto 'evt', which is not a column of 'events'",
+        ),
+        (
+            {"tables": {"Bad Name": TableSpec(columns=[])}},
+            "tables.Bad Name: table names use 1-63 lowercase letters",
+        ),
+        (
             {
                 "alerts": [
                     AlertRule(name="a", metric="m", condition=">", threshold=1, channels=["pager"])
