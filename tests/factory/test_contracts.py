@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import polars as pl
 import pytest
 
 from kibble.config import Settings
 from kibble.context import Context
 from kibble.data.contracts import EVENTS, ForeignKey, VolumeRule
+from kibble.data.ingest import ingest
 from kibble.data.tables import Tables
-from kibble.errors import NotFoundError
+from kibble.errors import ConflictError, NotFoundError
 from kibble.factory import ColumnSpec, Factory, TableSpec, service
 from kibble.factory.contracts import table_contract
 
@@ -77,3 +79,18 @@ def test_a_declared_builtin_name_overrides_it_in_its_project_only(
     service.rollback(ctx, 1)
     assert Tables(ctx).contract("trends") == table_contract("trends", TRENDS_SPEC)
     assert Tables(ctx).contract("events") == table_contract("events", EVENTS_SPEC)
+
+
+def test_a_contract_that_breaks_stored_data_needs_allow(ctx: Context) -> None:
+    service.apply(ctx, Factory(project="k9s", tables={"trends": TRENDS_SPEC}))
+    ingest(ctx, pl.DataFrame({"term": ["collars"]}), "trends")
+    retyped = TableSpec(columns=[ColumnSpec(name="term", type="int64")], key=["term"])
+    breaking = Factory(project="k9s", tables={"trends": retyped})
+    assert service.plan(ctx, breaking).needs_allow["breaking-contract"] == [
+        "error: tables.trends.columns.term: changes type string -> int64"
+    ]
+    with pytest.raises(ConflictError, match="--allow breaking-contract"):
+        service.apply(ctx, breaking)
+    assert Tables(ctx).contract("trends") == table_contract("trends", TRENDS_SPEC)
+    version, _ = service.apply(ctx, breaking, allow={"breaking-contract"})
+    assert version.version == 2 and Tables(ctx).contract("trends").column("term").type == "int64"

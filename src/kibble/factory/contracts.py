@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -58,6 +59,31 @@ def table_contract(name: str, spec: TableSpec) -> Contract:
         freshness_hours=hours,
         volume=VolumeRule(min_relative_width=spec.volume_tolerance) if spec.partition_by else None,
     )
+
+
+_TYPES = {
+    pl.Int64: "int64",
+    pl.Float64: "float64",
+    pl.String: "string",
+    pl.Boolean: "bool",
+    pl.Date: "date",
+}
+
+
+def existing_columns(lake: Lake, factory: Factory) -> dict[str, dict[str, str]]:
+    """Column -> type of each declared table that already holds data in the lake: what a
+    new contract must not break (read from the Delta log, no data scanned)."""
+    out = {}
+    for name in sorted(factory.tables):
+        if lake.exists(name):
+            schema = lake.scan(name).collect_schema()
+            out[name] = {
+                column: "timestamp"
+                if isinstance(dtype, pl.Datetime)
+                else _TYPES.get(dtype, str(dtype))
+                for column, dtype in schema.items()
+            }
+    return out
 
 
 def _previous_tables(session: Session, project_id: str, number: int) -> set[str]:

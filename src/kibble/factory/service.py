@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from kibble.context import Context
 from kibble.data.tables import Tables
 from kibble.errors import ConflictError, NotFoundError, UsageError
-from kibble.factory.contracts import sync_contracts
+from kibble.factory.contracts import existing_columns, sync_contracts
 from kibble.factory.definition import Factory
 from kibble.factory.diff import Change, by_kind, diff
 from kibble.factory.entrypoints import entrypoint_findings
@@ -87,11 +87,15 @@ def _check_project(context: Context, factory: Factory) -> None:
 def plan(
     context: Context, factory: Factory, existing: dict[str, dict[str, str]] | None = None
 ) -> Plan:
+    """What `apply` would change. ``existing`` (table -> column -> type, what a contract
+    must not break) defaults to the declared tables as they are in the lake."""
     _check_project(context, factory)
     current = active(context)
     changes = diff(current.spec if current else None, factory.canonical())
     needs: dict[str, list[str]] = {}
-    breaking = breaking_changes(factory, existing or {})
+    if existing is None:
+        existing = existing_columns(Tables(context).lake, factory)
+    breaking = breaking_changes(factory, existing)
     if breaking:
         needs["breaking-contract"] = [str(f) for f in breaking]
     if removes_all_gates(factory):
