@@ -61,13 +61,18 @@ def table_contract(name: str, spec: TableSpec) -> Contract:
     )
 
 
-_TYPES = {
-    pl.Int64: "int64",
-    pl.Float64: "float64",
-    pl.String: "string",
-    pl.Boolean: "bool",
-    pl.Date: "date",
-}
+_TYPES: tuple[tuple[type[pl.DataType], str], ...] = (
+    (pl.Int64, "int64"),
+    (pl.Float64, "float64"),
+    (pl.String, "string"),
+    (pl.Boolean, "bool"),
+    (pl.Date, "date"),
+    (pl.Datetime, "timestamp"),
+)
+
+
+def _type_name(dtype: pl.DataType) -> str:
+    return next((name for cls, name in _TYPES if isinstance(dtype, cls)), str(dtype))
 
 
 def existing_columns(lake: Lake, factory: Factory) -> dict[str, dict[str, str]]:
@@ -77,12 +82,7 @@ def existing_columns(lake: Lake, factory: Factory) -> dict[str, dict[str, str]]:
     for name in sorted(factory.tables):
         if lake.exists(name):
             schema = lake.scan(name).collect_schema()
-            out[name] = {
-                column: "timestamp"
-                if isinstance(dtype, pl.Datetime)
-                else _TYPES.get(dtype, str(dtype))
-                for column, dtype in schema.items()
-            }
+            out[name] = {column: _type_name(dtype) for column, dtype in schema.items()}
     return out
 
 
