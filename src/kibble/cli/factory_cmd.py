@@ -193,7 +193,7 @@ def rollback(
     version: int = typer.Argument(..., help="version to restore"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Restore an earlier version's schedules and policies (recorded as a new version)."""
+    """Restore an earlier version's contracts, schedules and policies (a new version)."""
     restored, created = service.rollback(_project_context(ctx), version)
     if as_json:
         print_json({"version": restored.version, "restored_from": version, "created": created})

@@ -218,7 +218,7 @@ def get_version(context: Context, number: int) -> FactoryVersion:
 
 def rollback(context: Context, number: int) -> tuple[FactoryVersion, bool]:
     """Re-apply an earlier version's definition as a new version (history stays linear);
-    its schedules and gate policies come back with it."""
+    its contracts, schedules, gate and rollout policies come back with it."""
     old = get_version(context, number)
     factory = Factory.model_validate(old.spec)
     return apply(
