@@ -39,6 +39,14 @@ from kibble.store.repositories.data import DataRecords
 REF = "kibble.k9s.daily:daily"
 REF_GATES = "kibble.k9s.daily:gates"
 ALERT_KINDS = ("data_late", "data_incomplete", "data_incorrect")
+FIXED = {
+    "data_late": lambda day: f"partition {day} arrived late; its checks pass now",
+    "data_incomplete": lambda day: (
+        f"partition {day} was re-delivered complete; its checks pass now"
+    ),
+    "data_incorrect": lambda day: f"partition {day} was re-delivered correct; its checks pass now",
+}
+"""What a resolved data alert says (its open text, "has not arrived", would read wrong)."""
 RUN_HOUR = 7
 """The daily run starts at 07:00 UTC the morning after its day, past the events deadline."""
 
@@ -147,7 +155,9 @@ def gate(shop: str, day: str, home: str = "", project: str = "default") -> dict[
             )
         for kind in ALERT_KINDS:
             if kind not in kinds:
-                resolve_alert(ctx, _fingerprint(kind, day), "the data is fixed")
+                resolve_alert(
+                    ctx, _fingerprint(kind, day), "the data is fixed", message=FIXED[kind](day)
+                )
     finally:
         ctx.close()
     if failed:
