@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from rich.table import Table
 console = Console()
 err_console = Console(stderr=True)
 
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?")
 JsonOption = typer.Option(False, "--json", help="print machine-readable JSON instead of a table")
 
 
@@ -32,6 +34,8 @@ def _cell(value: Any) -> str:
     """A table cell: times to the second in UTC (what a reader compares), never cut."""
     if value is None:
         return ""
+    if isinstance(value, str) and ISO_TIME.fullmatch(value):
+        value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC)
