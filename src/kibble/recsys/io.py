@@ -48,6 +48,17 @@ def read_table(
 ) -> pl.DataFrame:
     """A file as a Polars frame; ``columns`` names the columns of a headerless file."""
     file = Path(path).expanduser()
+    if file.is_dir():  # a landing folder: its files, partition folders included
+        from kibble.data.connectors import read_files_frame
+
+        frame = read_files_frame(file)
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            raise UsageError(
+                f"{file.name} has no column {missing[0]!r} (columns: {', '.join(frame.columns)})",
+                hint="name the columns with --user-col / --item-col / --time-col",
+            )
+        return frame
     if not file.is_file():
         raise NotFoundError(f"{file} does not exist", hint="check the path")
     try:
