@@ -99,6 +99,19 @@ def _format_of(name: str, given: str | None) -> str:
 
 
 def _read_one(data: Path | bytes, fmt: str, records_path: str | None = None) -> pl.DataFrame:
+    """One file (or body) as a frame; an empty, binary or truncated one is bad input."""
+    name = data.name if isinstance(data, Path) else "the response"
+    try:
+        return _parse(data, fmt, records_path)
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"cannot read {name} as {fmt}: {detail}",
+            hint="check that the file is complete and in that format, or pass --format",
+        ) from exc
+
+
+def _parse(data: Path | bytes, fmt: str, records_path: str | None) -> pl.DataFrame:
     src: Any = data if isinstance(data, Path) else io.BytesIO(data)
     if fmt == "parquet":
         return pl.read_parquet(src)

@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
-from kibble.errors import NotFoundError
+from kibble.errors import NotFoundError, UsageError
 from kibble.k9s.config import SimConfig
 from kibble.k9s.events import corrupt, day_events
 from kibble.k9s.shop import Shop
@@ -182,7 +182,14 @@ def load_shop(out: Path) -> Shop:
         raise NotFoundError(
             f"no simulation in {out}", hint="run `kibble k9s simulate --out DIR` first"
         )
-    return Shop.build(SimConfig.from_json(path.read_text()))
+    try:
+        config = SimConfig.from_json(path.read_text())
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UsageError(
+            f"{path} is not a simulator config ({type(exc).__name__}: {exc})",
+            hint="simulate again with `kibble k9s simulate --out DIR`",
+        ) from exc
+    return Shop.build(config)
 
 
 def simulate(config: SimConfig, out: Path, *, progress: Any = None) -> SimulationResult:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from kibble.errors import NotFoundError, UsageError
+from kibble.errors import UsageError
 
 HEADERLESS_4 = ("user_id", "item_id", "rating", "timestamp")
 
@@ -60,7 +60,7 @@ def read_table(
             )
         return frame
     if not file.is_file():
-        raise NotFoundError(f"{file} does not exist", hint="check the path")
+        raise UsageError(f"{file} does not exist", hint="check the path")
     try:
         if file.suffix.lower() in {".parquet", ".pq"}:
             frame = pl.read_parquet(file)
@@ -84,8 +84,12 @@ def read_table(
                     new_columns=names,
                     infer_schema_length=10_000,
                 )
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
-        raise UsageError(f"cannot read {file.name}: {exc}", hint="use CSV, TSV or Parquet") from exc
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"cannot read {file.name}: {detail}",
+            hint="check that the file is complete CSV, TSV or Parquet",
+        ) from exc
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise UsageError(
