@@ -28,7 +28,7 @@ def k9s_factory(project: str, shop: Path, *, schedule: str | None = "0 7 * * *")
 
     The daily run starts at 07:00 UTC, past the events deadline of the day before."""
     shop = shop.resolve()
-    day_folder = str(partition_dir(shop, "{day}"))
+    day_folder = str(partition_dir(shop, "{partition}"))
     params = {"model": MODEL, "deployment": DEPLOYMENT, "candidates": CANDIDATES}
     return Factory(
         project=project,
