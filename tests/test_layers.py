@@ -39,9 +39,8 @@ def kibble_imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("kibble")}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module.startswith("kibble"):
-                found.add(node.module)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kibble"):
+            found.add(str(node.module))
     return found
 
 

@@ -14,13 +14,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from kibble.context import Context
 from kibble.errors import KibbleError, UsageError
 from kibble.monitoring.notifiers import Notifier, notifiers_from_settings
 from kibble.monitoring.points import parse_duration
-from kibble.monitoring.rules import SEVERITIES, Rule, RuleResult, evaluate
+from kibble.monitoring.rules import (
+    SEVERITIES,
+    Rule,
+    RuleResult,
+    default_rules,
+    evaluate,
+    rules_from_factory,
+)
 from kibble.monitoring.store import query_metrics
-from kibble.store.models import Alert
+from kibble.store.models import Alert, FactoryVersion
 from kibble.store.repositories.monitoring import AlertRecords
 
 log = logging.getLogger("kibble.alerts")
@@ -208,14 +217,37 @@ def ack_alert(context: Context, alert_id: str, note: str = "") -> dict[str, Any]
     return data
 
 
+def rules_in_force(context: Context) -> tuple[list[Rule], str]:
+    """The rules alerts come from, and where they were declared: the ``alerts`` of the
+    project's applied factory when it declares any, otherwise the built-in defaults.
+
+    Read from the active factory version at each evaluation, so ``kibble apply`` and
+    ``kibble factory rollback`` change what fires from the next evaluation on.
+    """
+    with context.store.session() as session:
+        applied = session.execute(
+            sa.select(FactoryVersion.version, FactoryVersion.spec)
+            .where(FactoryVersion.project_id == context.project_id)
+            .order_by(FactoryVersion.version.desc())
+            .limit(1)
+        ).first()
+    declared = (applied.spec or {}).get("alerts") if applied is not None else None
+    if applied is not None and declared:
+        return rules_from_factory(declared, applied.version), f"factory version {applied.version}"
+    return default_rules(context.settings.serving.latency_sla_ms), "built-in defaults"
+
+
 def evaluate_rules(
     context: Context,
-    rules: Iterable[Rule],
+    rules: Iterable[Rule] | None = None,
     *,
     now: datetime | None = None,
     notifiers: Sequence[Notifier] | None = None,
 ) -> list[tuple[RuleResult, AlertOutcome | None]]:
-    """Evaluate rules on stored metrics: raise what breaches, resolve what cleared."""
+    """Evaluate rules on stored metrics: raise what breaches, resolve what cleared.
+    Without ``rules``, the rules in force (``rules_in_force``)."""
+    if rules is None:
+        rules = rules_in_force(context)[0]
     now = now or datetime.now(UTC)
     outcomes: list[tuple[RuleResult, AlertOutcome | None]] = []
     for rule in rules:
