@@ -76,8 +76,8 @@ def log_frames(rows: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
     requests = pl.DataFrame(
         {
             "ts": [r["ts"] for r in rows],
-            "latency_ms": [r["latency_ms"] for r in rows],
-            "error": [r["error"] is not None for r in rows],
+            "latency_ms": [r.get("latency_ms") for r in rows],
+            "error": [r.get("error") is not None for r in rows],
             "arm": [r["arm"] for r in rows],
         },
         schema={
@@ -90,7 +90,7 @@ def log_frames(rows: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
     shown = [
         (r["ts"], r["request_id"], r["arm"], r["model_version"], item, score)
         for r in rows
-        if r["shadow_of"] is None and r["error"] is None
+        if r.get("shadow_of") is None and r.get("error") is None
         for item, score in _items(r["items"])
     ]
     served = pl.DataFrame(shown, schema=SERVED_SCHEMA, orient="row")
