@@ -29,14 +29,16 @@ from kibble.store.repositories.deployments import Deployments
 from kibble.store.repositories.serving import ServedRequests
 
 PRODUCT_COLUMNS = ("item_id", "category", "species", "price", "in_stock")
-SERVED_SCHEMA = {
-    "ts": pl.Datetime("us", "UTC"),
-    "request_id": pl.String,
-    "arm": pl.String,
-    "model_version": pl.String,
-    "item_id": pl.String,
-    "score": pl.Float64,
-}
+SERVED_SCHEMA = pl.Schema(
+    {
+        "ts": pl.Datetime("us", "UTC"),
+        "request_id": pl.String(),
+        "arm": pl.String(),
+        "model_version": pl.String(),
+        "item_id": pl.String(),
+        "score": pl.Float64(),
+    }
+)
 
 
 def window(
