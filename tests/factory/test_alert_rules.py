@@ -11,7 +11,13 @@ from kibble.config import Settings
 from kibble.context import Context
 from kibble.errors import UsageError
 from kibble.factory import AlertRule, service
-from kibble.monitoring import Point, evaluate_rules, list_alerts, record_metrics, rules_in_force
+from kibble.monitoring import (
+    Point,
+    evaluate_rules_in_force,
+    list_alerts,
+    record_metrics,
+    rules_in_force,
+)
 from tests.factory.test_validate import make
 
 
@@ -32,10 +38,9 @@ def ctr_drop(threshold: float) -> list[AlertRule]:
 
 def evaluate(ctx: Context) -> dict[str, str]:
     """Evaluate the rules in force: rule name -> what happened to its alert."""
-    return {
-        result.rule.name: outcome.action if outcome else "none"
-        for result, outcome in evaluate_rules(ctx, notifiers=[])
-    }
+    done = evaluate_rules_in_force(ctx, notifiers=[])
+    actions = {r.rule.name: o.action if o else "none" for r, o in done.results}
+    return actions | {o.alert["evidence"]["rule"]: "retired" for o in done.retired}
 
 
 def test_apply_and_rollback_change_what_fires(ctx: Context) -> None:
@@ -52,6 +57,7 @@ def test_apply_and_rollback_change_what_fires(ctx: Context) -> None:
     assert alert["kind"] == "ctr_drop" and alert["fingerprint"].startswith("ctr-drop|")
     assert alert["evidence"]["value"] == 0.03 and alert["evidence"]["labels"] == labels
     assert "factory version 1" in alert["evidence"]["description"]
+    assert alert["evidence"]["rules_from"] == "factory version 1"
 
     service.apply(ctx, make(alerts=ctr_drop(0.02)))  # version 2: 3% is fine now
     assert evaluate(ctx) == {"ctr-drop": "resolved"}
@@ -61,6 +67,12 @@ def test_apply_and_rollback_change_what_fires(ctx: Context) -> None:
     assert rules_in_force(ctx)[1] == "factory version 3"
     assert evaluate(ctx) == {"ctr-drop": "raised"}
     assert [a["kind"] for a in list_alerts(ctx)] == ["ctr_drop"]
+
+    # A definition without the rule: its open alert does not outlive it.
+    latency = AlertRule(name="p99", metric="system.latency_p99_ms", condition=">", threshold=50)
+    service.apply(ctx, make(alerts=[latency]))
+    assert evaluate(ctx) == {"ctr-drop": "retired"}
+    assert list_alerts(ctx) == []
 
 
 def test_a_rule_the_evaluator_cannot_run_refuses_the_apply(ctx: Context) -> None:

@@ -12,10 +12,9 @@ from kibble.cli.state import state
 from kibble.monitoring.alerts import (
     ACTIVE,
     ack_alert,
-    evaluate_rules,
+    evaluate_rules_in_force,
     get_alert,
     list_alerts,
-    rules_in_force,
 )
 from kibble.monitoring.points import Point, labels_key
 from kibble.monitoring.sparkline import sparkline
@@ -263,8 +262,7 @@ def evaluate(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Evaluate the rules in force on stored metrics now: the applied factory's `alerts`
     (the defaults when it declares none). Raises what breaches, resolves what cleared;
     `kibble monitor run` does the same after recording a deployment's metrics."""
-    context = state(ctx).context()
-    rules, source = rules_in_force(context)
+    done = evaluate_rules_in_force(state(ctx).context())
     rows = [
         {
             "rule": result.rule.name,
@@ -274,12 +272,23 @@ def evaluate(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             "action": outcome.action if outcome else "",
             "alert_id": outcome.alert["id"] if outcome else "",
         }
-        for result, outcome in evaluate_rules(context, rules)
+        for result, outcome in done.results
+    ]
+    rows += [
+        {
+            "rule": outcome.alert["evidence"].get("rule", ""),
+            "labels": outcome.alert["evidence"].get("labels", {}),
+            "value": None,
+            "firing": False,
+            "action": "retired",
+            "alert_id": outcome.alert["id"],
+        }
+        for outcome in done.retired
     ]
     emit(
         rows,
         as_json,
-        f"rule evaluation ({source})",
+        f"rule evaluation ({done.source})",
         ["rule", "labels", "value", "firing", "action"],
         ["rule", "labels", "value", "firing", "action"],
     )

@@ -29,6 +29,8 @@ _EXPORTS = {
     "exposure_metrics": "model_metrics",
     "rules_from_factory": "rules",
     "rules_in_force": "alerts",
+    "evaluate_rules_in_force": "alerts",
+    "Evaluation": "alerts",
     "watch_narrowing": "watch",
     "data_metrics": "data_metrics",
     "volume_ratios": "data_metrics",
@@ -61,8 +63,10 @@ _EXPORTS = {
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from kibble.monitoring.alerts import (
+        Evaluation,
         ack_alert,
         evaluate_rules,
+        evaluate_rules_in_force,
         get_alert,
         list_alerts,
         raise_alert,
@@ -93,6 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 
 __all__ = [
     "DriftReport",
+    "Evaluation",
     "FeatureDrift",
     "LoopConfig",
     "LoopVerdict",
@@ -113,6 +118,7 @@ __all__ = [
     "drift_points",
     "drift_report",
     "evaluate_rules",
+    "evaluate_rules_in_force",
     "exposure_metrics",
     "get_alert",
     "input_drift",

@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from kibble.context import Context
-from kibble.monitoring.alerts import AlertOutcome, evaluate_rules, rules_in_force
+from kibble.monitoring.alerts import AlertOutcome, evaluate_rules, evaluate_rules_in_force
 from kibble.monitoring.data_metrics import data_metrics, volume_ratios
 from kibble.monitoring.drift import DriftReport, Threshold, drift_report
 from kibble.monitoring.drift_inputs import input_drift, prediction_drift
@@ -107,15 +107,6 @@ class MonitorReport:
             ],
             "notes": self.notes,
         }
-
-
-def _rules(context: Context, rules: Sequence[Rule] | None) -> tuple[list[Rule], str]:
-    if rules is not None:
-        return list(rules), "given"
-    chosen, source = rules_in_force(context)
-    if source == "built-in defaults":  # the drift reports raise one alert naming the movers
-        chosen = [r for r in chosen if r.kind != "drift"]
-    return chosen, source
 
 
 def run_monitors(
@@ -211,7 +202,12 @@ def run_monitors(
         report.narrowing = narrowed.verdict
         outcomes.append(narrowed.alert)
 
-    chosen, report.rules = _rules(context, rules)
-    outcomes += [o for _, o in evaluate_rules(context, chosen, now=end, notifiers=notifiers)]
+    if rules is not None:
+        report.rules = "given"
+        outcomes += [o for _, o in evaluate_rules(context, rules, now=end, notifiers=notifiers)]
+    else:  # the drift reports above raise one alert naming the movers: skip that default
+        done = evaluate_rules_in_force(context, now=end, notifiers=notifiers, covered={"drift"})
+        report.rules = done.source
+        outcomes += [o for _, o in done.results] + done.retired
     report.alerts = [o for o in outcomes if o is not None]
     return report
