@@ -143,3 +143,35 @@ def test_monitor_run_records_arms_and_alerts_with_evidence(
     repeated = {a["kind"]: a["action"] for a in json.loads(again.stdout)["alerts"]}
     assert repeated == {"latency_sla": "repeated", "error_rate": "repeated"}  # 1 of 22 failed
     context.close()
+
+
+def shift(row: dict[str, Any], base: int) -> None:
+    """Serve items ``base`` .. ``base + 9`` only."""
+    row["items"] = [{**i, "item_id": str(base + int(i["item_id"]) % 10)} for i in row["items"]]
+
+
+def test_prediction_drift_compares_the_window_with_the_one_before(context: Context) -> None:
+    """Yesterday the model served toys; today it serves food: the answers drifted."""
+    catalogue = products(20).with_columns(
+        pl.when(pl.col("item_id") < 10).then(pl.lit("dog/toys")).otherwise(pl.lit("dog/food"))
+        .alias("category")
+    )  # fmt: skip
+    ingest(context, catalogue, "products", mode="replace")
+    until = datetime(2026, 11, 10, 12, tzinfo=UTC)
+    before = [answer(n, FAST, until - timedelta(days=2), 10.0) for n in range(0, 40, 5)]
+    today = [answer(n, FAST, until - timedelta(hours=2), 10.0) for n in range(10, 50, 5)]
+    for row in today:
+        row["request_id"] += "-today"
+        shift(row, 10)
+    for row in before:
+        shift(row, 0)
+    with context.store.session() as session:
+        ServedRequests(session, context.project_id).add_many(before + today)
+
+    report = monitor_deployment(context, DEPLOYMENT, since="1d", until=until, notifiers=[])
+    assert report.prediction_drift is not None
+    assert "category" in report.prediction_drift.drifted
+    [drift] = [a.alert for a in report.alerts if a.alert["kind"] == "drift"]
+    assert drift["evidence"]["drifted"] == report.prediction_drift.drifted
+    psi = query_metrics(context, "drift.psi", until - timedelta(days=3), {"drift": "prediction"})
+    assert {p.labels["feature"] for p in psi} >= {"category", "price", "score"}

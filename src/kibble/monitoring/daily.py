@@ -26,6 +26,7 @@ def monitor_day(
     feedback: Frame | None = None,
     requests: Frame | None = None,
     reference_events: Frame | None = None,
+    reference_served: Frame | None = None,
     products: Frame | None = None,
     drift_reference: Frame | None = None,
     drift_current: Frame | None = None,
@@ -40,7 +41,8 @@ def monitor_day(
     """Record the day's metrics and act on them (see ``run_monitors``).
 
     Drift: pass ``drift_reference`` and ``drift_current`` feature frames, or
-    ``reference_events`` (and ``products``) to compare the day's events with them.
+    ``reference_events`` (and ``products``) to compare the day's events with them;
+    ``reference_served`` adds prediction drift (what was served against it).
     """
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     observed = Observed(
@@ -49,6 +51,7 @@ def monitor_day(
         requests=requests,
         events=events,
         reference_events=reference_events,
+        reference_served=reference_served,
         products=products,
         catalog_size=catalog_size,
         drift_reference=drift_reference,
