@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
+from kibble.context import Context
+from kibble.monitoring import Point, list_alerts, record_metrics
 from kibble.monitoring.narrowing import NarrowingConfig, detect_narrowing
+from kibble.monitoring.watch import watch_narrowing
 
 START = date(2026, 9, 7)
 
@@ -68,3 +71,29 @@ def test_short_or_incomplete_history_is_not_judged() -> None:
         exposure_series(narrow_days=10), NarrowingConfig(max_catalog_shrink=0.0, min_change=0.9)
     )
     assert not strict.fired
+
+
+def record_exposure(context: Context, series: pl.DataFrame, deployment: str) -> None:
+    points = []
+    for row in series.iter_rows(named=True):
+        start = datetime(row["day"].year, row["day"].month, row["day"].day, tzinfo=UTC)
+        for column in ("coverage", "gini", "catalog_size"):
+            points.append(
+                Point(f"exposure.{column}", row[column], start, start + timedelta(days=1),
+                      {"deployment": deployment})
+            )  # fmt: skip
+    record_metrics(context, points)
+
+
+def test_the_stored_series_raise_a_narrowing_alert_with_evidence(context: Context) -> None:
+    record_exposure(context, exposure_series(narrow_days=10), "home")
+    record_exposure(context, exposure_series(narrow_days=10, shrink_catalog=True), "search")
+    last = START + timedelta(days=34)
+    home = watch_narrowing(context, "home", today=last, notifiers=[])
+    assert home.verdict.fired and home.alert is not None and home.alert.new
+    evidence = home.alert.alert["evidence"]
+    assert evidence["labels"] == {"deployment": "home"} and evidence["catalog"]["ratio"] == 1.0
+    assert evidence["signals"]["coverage"]["breached"]
+    search = watch_narrowing(context, "search", today=last, notifiers=[])
+    assert not search.verdict.fired and search.alert is None
+    assert [a["kind"] for a in list_alerts(context)] == ["narrowing"]
