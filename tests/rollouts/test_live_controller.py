@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from kibble.config import Settings
 from kibble.context import Context
 from kibble.rollouts import service
-from kibble.rollouts.controller import Guardrails
 from kibble.serving.app import create_app
 from kibble.serving.pointers import resolve_aliases
+from kibble.serving.routing import Guardrails
 from kibble.serving.state import ModelHolder
 from kibble.store.repositories.serving import Rollouts
 from tests.serving.helpers import three_versions, wait_for

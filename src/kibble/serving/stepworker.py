@@ -16,7 +16,7 @@ from kibble.config import Settings
 from kibble.context import Context
 from kibble.errors import NotFoundError
 from kibble.rollouts import service
-from kibble.rollouts.controller import Guardrails
+from kibble.serving.routing import Guardrails
 
 _context: Context | None = None  # this worker process's own store connection
 NICE = 5  # like the log writer: the request loop gets the CPU first on a busy machine
