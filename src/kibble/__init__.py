@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         SourceSpec,
         TableSpec,
     )
+    from kibble.monitoring.deployment import monitor_deployment
     from kibble.pipelines import Hold, Pipeline, hold, release, resume_run, run_pipeline, step
     from kibble.registry.lifecycle import (
         archive_model,
@@ -62,6 +63,7 @@ _LAZY = {
         ("archive_model", "gate_model", "promote_model", "register_model", "rollback_model"),
         "kibble.registry.lifecycle",
     ),
+    "monitor_deployment": "kibble.monitoring.deployment",
     **dict.fromkeys(
         ("Hold", "Pipeline", "hold", "release", "resume_run", "run_pipeline", "step"),
         "kibble.pipelines",
@@ -104,6 +106,7 @@ __all__ = [
     "gate_model",
     "hold",
     "load_settings",
+    "monitor_deployment",
     "promote_model",
     "register_model",
     "release",

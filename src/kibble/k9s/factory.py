@@ -41,6 +41,12 @@ def k9s_factory(project: str, shop: Path, *, schedule: str | None = "0 7 * * *")
         pipelines={
             "k9s_daily": PipelineSpec(entrypoint=REF, schedule=schedule, params=params),
             "k9s_gates": PipelineSpec(entrypoint=REF_GATES),
+            # the live deployment, watched every morning before the retraining run
+            "k9s_monitor": PipelineSpec(
+                entrypoint="kibble.steps.monitor:monitoring",
+                schedule="30 6 * * *" if schedule else None,
+                params={"deployment": DEPLOYMENT, "since": "1d"},
+            ),
         },
         models={
             # Offline: beat popularity on next-day NDCG with 95% confidence, trail the

@@ -25,13 +25,12 @@ from kibble.context import Context
 from kibble.errors import KibbleError, NotFoundError, UsageError
 from kibble.lineage.served import served_request
 from kibble.recsys.base import RecContext
-from kibble.rollouts.controller import Guardrails
 from kibble.serving.background import ControllerLoop
 from kibble.serving.fastpath import FastPathApp, RecommendFastPath
 from kibble.serving.feedback import accept
 from kibble.serving.metrics import Metrics
 from kibble.serving.requestlog import RequestLog
-from kibble.serving.routing import route
+from kibble.serving.routing import Guardrails, route
 from kibble.serving.shadow import ShadowRunner
 from kibble.serving.state import ModelHolder, Snapshot
 
