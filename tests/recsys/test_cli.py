@@ -58,7 +58,7 @@ def test_evaluate_headerless_tsv_records_a_run(files: Path, home: Path) -> None:
         "rating",
         "--models",
         "popularity,als,item_knn",
-        "--users",
+        "--user-file",
         str(files / "users.csv"),
         "--slice-cols",
         "segment",
