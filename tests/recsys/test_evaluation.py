@@ -13,8 +13,8 @@ from kibble.context import Context
 from kibble.errors import UsageError
 from kibble.recsys import Interactions, ItemCatalog
 from kibble.recsys.evaluation import choose_filter_seen, evaluate
-from kibble.recsys.split import temporal_split
 from kibble.recsys.runs import per_user_from_blob, record_evaluation, segments_from_blob
+from kibble.recsys.split import temporal_split
 from kibble.recsys.synthetic import generate
 from kibble.store.models import Run
 from tests.recsys.conftest import Shop
