@@ -269,9 +269,8 @@ def evaluate(
             f"no {population} user has a test event after the cut",
             hint="choose another population with --users, or move the cut",
         )
-    # the validation window mirrors the test window's share of events
-    held_out = len(split.test.rows) / max(1, len(interactions.rows))
-    validation_fraction = float(np.clip(held_out / max(1e-9, 1.0 - held_out), 0.05, 0.5))
+    # the validation window mirrors the asked-for test share (never the test events)
+    validation_fraction = float(np.clip(test_fraction / (1.0 - test_fraction), 0.05, 0.5))
     item_counts = np.diff(split.train.matrix.tocsc().indptr)
     user_slices = {"users": {"warm": warm, "cold": ~warm}}
     user_slices.update(_attribute_slices(split, test_users, users, user_col, attribute_cols))

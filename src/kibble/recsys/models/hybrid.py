@@ -9,7 +9,8 @@ on all the training data (ALS continues from the factors it already has, so this
 few iterations, not a second fit).
 
 Items with little history lean on content (``item_shrink``): a new or seasonal item has
-no CF or trend signal yet, so its score in every member is its content match. Items
+no CF or sequence signal yet, so its score there is its content match (its trend is a
+count already, and stays its own). Items
 whose season just opened get a push in proportion to that match.
 """
 
@@ -279,10 +280,12 @@ def _features(
         else:
             out[member] = _standardise(parts[member]._score(rows))
     content = out.get("content")
-    if content is not None:
-        for member, values in out.items():
-            if member != "content":
-                out[member] = trust[None, :] * values + (1.0 - trust[None, :]) * content
+    known = parts.get("content")
+    if content is not None and isinstance(known, Content) and known.features.nnz:
+        # CF and sequence know little of items few users touched: content stands in
+        for member in ("cf", "sequence"):
+            if member in out:
+                out[member] = trust[None, :] * out[member] + (1.0 - trust[None, :]) * content
     return out
 
 
