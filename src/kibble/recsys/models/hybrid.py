@@ -6,7 +6,8 @@ weights fitted on a validation period carved from the end of the training data (
 the test period): members are fitted on the part before it, and coordinate ascent picks
 the weights that rank what users then did best (NDCG@10). The members are then refitted
 on all the training data (ALS continues from the factors it already has, so this costs a
-few iterations, not a second fit).
+few iterations, not a second fit; item-item members keep the similarities they learned
+and refresh only users' profiles, unless ``refit`` is ``full``).
 
 Items with little history lean on content (``item_shrink``): a new or seasonal item has
 no CF or sequence signal yet, so its score there is its content match (its trend is a
@@ -40,6 +41,7 @@ from kibble.recsys.catalog import ItemCatalog, entering_season
 from kibble.recsys.interactions import Interactions
 from kibble.recsys.models.als import ALS
 from kibble.recsys.models.content import Content
+from kibble.recsys.models.neighbourhood import ItemItem
 from kibble.recsys.split import relevant_items, temporal_split
 
 MEMBERS = ("popularity", "cf", "sequence", "content")
@@ -78,8 +80,9 @@ class Hybrid(Recommender):
         "members": list(MEMBERS),
         "weights": {},  # fixed weights per member; empty: learn them on validation
         "validation_fraction": 0.15,
-        "validation_users": 2000,
+        "validation_users": 1000,
         "candidates": 50,
+        "refit": "fast",  # fast: keep similarities, refresh profiles; full: refit all
         "refit_iterations": 3,
         "item_shrink": 2.0,
         "season_boost": 1.0,
@@ -123,12 +126,15 @@ class Hybrid(Recommender):
         else:
             inner = self._learn(interactions, items)
         self.parts = {}
+        fast = str(self._params["refit"]) == "fast"
+        if str(self._params["refit"]) not in ("fast", "full"):
+            raise UsageError("refit must be fast or full", hint="--param refit=fast")
         for member in self._members():
             if member == "popularity":
                 continue
             part = self._new_part(member)
             earlier = inner.get(member)
-            if isinstance(part, ALS) and isinstance(earlier, ALS):
+            if fast and isinstance(part, ALS) and isinstance(earlier, ALS):
                 part = create_model(
                     part.name,
                     **{**part.params, "iterations": int(self._params["refit_iterations"])},
@@ -138,6 +144,9 @@ class Hybrid(Recommender):
             part.copy_common_from(self)
             if isinstance(part, Content) and isinstance(earlier, Content):
                 part.features = earlier.features  # content depends on the items only
+            elif fast and isinstance(part, ItemItem) and isinstance(earlier, ItemItem):
+                part.similarity = earlier.similarity
+                part.profile = part.profile_from(interactions)
             else:
                 part._fit(interactions, items)
             part._fitted = True

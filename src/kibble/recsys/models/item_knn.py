@@ -54,3 +54,6 @@ class ItemKNN(ItemItem):
         sim.eliminate_zeros()
         self.similarity = sim
         self.profile = confidence(matrix, "log", 1.0)
+
+    def profile_from(self, interactions: Interactions) -> sp.csr_matrix:
+        return confidence(recent(interactions, float(self._params["half_life_days"])), "log", 1.0)

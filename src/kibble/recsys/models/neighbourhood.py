@@ -10,16 +10,24 @@ import numpy as np
 import scipy.sparse as sp
 
 from kibble.recsys.base import Arrays, FloatArray, IntArray, Recommender, csr_arrays, csr_from
+from kibble.recsys.interactions import Interactions
 from kibble.recsys.models.weighting import confidence
 
 
 class ItemItem(Recommender):
-    """Scores = profile[user] @ similarity; subclasses set both in ``_fit``."""
+    """Scores = profile[user] @ similarity; subclasses set both in ``_fit``.
+
+    ``profile_from`` rebuilds only the (cheap) profiles from newer interactions over the
+    same ids, keeping the (expensive) similarity: the hybrid's fast refit."""
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.similarity: sp.csr_matrix = sp.csr_matrix((0, 0), dtype=np.float32)
         self.profile: sp.csr_matrix | None = None
+
+    def profile_from(self, interactions: Interactions) -> sp.csr_matrix:
+        """User profiles from ``interactions`` (log-damped weights unless overridden)."""
+        return confidence(interactions.matrix, "log", 1.0)
 
     def _profiles(self) -> sp.csr_matrix:
         """The stored profile, else log-damped history (what older artifacts relied on)."""

@@ -63,6 +63,12 @@ class RP3beta(ItemItem):
         )
         self.profile = user_item
 
+    def profile_from(self, interactions: Interactions) -> sp.csr_matrix:
+        matrix = recent(interactions, float(self._params["half_life_days"]))
+        return _power(
+            sp.csr_matrix(normalize(matrix, norm="l1", axis=1)), float(self._params["alpha"])
+        )
+
 
 def _without_self(block: sp.csr_matrix, start: int) -> sp.csr_matrix:
     """Drop each row's own item (a walk back to where it began says nothing)."""

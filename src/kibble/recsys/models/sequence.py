@@ -107,12 +107,24 @@ class Sequence(ItemItem):
         n_items = len(self.item_ids)
         similarity = transitions(users, order_items, n_items, int(p["window"]))
         self.similarity = top_per_row(similarity, int(p["neighbours"]))
-        self.profile = recent_profile(
+        self.profile = self._recent(users, order_items, times, interactions)
+
+    def profile_from(self, interactions: Interactions) -> sp.csr_matrix:
+        return self._recent(*ordered_events(interactions), interactions)
+
+    def _recent(
+        self,
+        users: npt.NDArray[np.int64],
+        items: npt.NDArray[np.int64],
+        times: npt.NDArray[np.float64],
+        interactions: Interactions,
+    ) -> sp.csr_matrix:
+        return recent_profile(
             users,
-            order_items,
+            items,
             times,
-            (len(self.user_ids), n_items),
+            interactions.shape,
             interactions.reference_time,
-            float(p["half_life_days"]),
-            int(p["recent_items"]),
+            float(self._params["half_life_days"]),
+            int(self._params["recent_items"]),
         )
