@@ -22,8 +22,9 @@ from kibble.pipelines.serde import decode, encode
 from kibble.pipelines.worker import import_ref
 from kibble.recsys.base import load_model
 from kibble.recsys.catalog import ItemCatalog
-from kibble.recsys.evaluation import temporal_split, validation_ndcg
+from kibble.recsys.evaluation import validation_ndcg
 from kibble.recsys.interactions import Interactions
+from kibble.recsys.split import temporal_split
 from kibble.recsys.training import TrainResult, train
 
 

@@ -19,10 +19,11 @@ from typing import Any
 from kibble.context import Context
 from kibble.recsys.base import create_model
 from kibble.recsys.catalog import ItemCatalog
-from kibble.recsys.evaluation import BASELINE, score_model, temporal_split
+from kibble.recsys.evaluation import BASELINE, score_model
 from kibble.recsys.interactions import Interactions
 from kibble.recsys.remote import RemoteCalls, validation_score
 from kibble.recsys.runs import record_run
+from kibble.recsys.split import temporal_split
 from kibble.recsys.tuning import TrialResult, run_study
 
 VALIDATION_FRACTION = 0.15
