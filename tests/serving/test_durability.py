@@ -15,6 +15,8 @@ from kibble.context import Context
 from kibble.serving.feedback import export_feedback
 from tests.serving.helpers import free_port, register_versions, start_server, wait_for
 
+PUBLIC = {"KIBBLE_SERVING__PUBLIC_FEEDBACK": "true"}  # a storefront's browsers post feedback
+
 
 @pytest.fixture
 def served_home(settings: Settings) -> Iterator[Path]:
@@ -27,7 +29,7 @@ def served_home(settings: Settings) -> Iterator[Path]:
 @pytest.mark.slow
 def test_acked_feedback_survives_sigkill(served_home: Path, settings: Settings) -> None:
     port = free_port()
-    proc = start_server(served_home, port)
+    proc = start_server(served_home, port, PUBLIC)
     events = [
         {"event_id": f"k{i}", "user_id": "u1", "item_id": "i1", "event_type": "click"}
         for i in range(50)
@@ -47,10 +49,11 @@ def test_acked_feedback_survives_sigkill(served_home: Path, settings: Settings) 
         )
     finally:
         ctx.close()
-    proc = start_server(served_home, port)
+    proc = start_server(served_home, port, PUBLIC)
     try:
         again = httpx.post(f"http://127.0.0.1:{port}/v1/feedback", json={"events": events})
-        assert again.json() == {"accepted": 50, "new": 0}  # found after restart: idempotent
+        # found after restart: idempotent
+        assert again.json() == {"accepted": 50, "new": 0, "attributed": 0}
     finally:
         proc.terminate()
         proc.wait(timeout=10)

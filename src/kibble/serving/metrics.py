@@ -37,6 +37,11 @@ class Metrics:
         self.feedback = Counter(
             "kibble_feedback_events", "feedback events accepted", ["new"], registry=self.registry
         )
+        self.feedback_unattributed = Counter(
+            "kibble_feedback_unattributed",
+            "feedback events whose request id did not verify (kept, counted nowhere)",
+            registry=self.registry,
+        )
         self.shadow_latency = Histogram(
             "kibble_shadow_latency_seconds",
             "shadow arm compute latency",
