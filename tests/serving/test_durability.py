@@ -13,6 +13,7 @@ import pytest
 from kibble.config import Settings
 from kibble.context import Context
 from kibble.serving.feedback import export_feedback
+from tests.processes import alive
 from tests.serving.helpers import free_port, register_versions, start_server, wait_for
 
 PUBLIC = {"KIBBLE_SERVING__PUBLIC_FEEDBACK": "true"}  # a storefront's browsers post feedback
@@ -59,15 +60,6 @@ def test_acked_feedback_survives_sigkill(served_home: Path, settings: Settings) 
         proc.wait(timeout=10)
 
 
-def _alive(pid: int) -> bool:
-    """Running, not a zombie waiting for its (new) parent to reap it."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
 @pytest.mark.slow
 def test_helper_processes_end_with_a_killed_server(served_home: Path) -> None:
     """The request-log writer and the controller's worker never outlive ``kill -9``."""
@@ -80,6 +72,6 @@ def test_helper_processes_end_with_a_killed_server(served_home: Path) -> None:
         proc.kill()
         proc.wait(timeout=10)
     wait_for(
-        lambda: not any(_alive(int(pid)) for pid in children),
+        lambda: not any(alive(int(pid)) for pid in children),
         what="the server's helper processes to exit",
     )
