@@ -74,7 +74,7 @@ def body_for(path: str) -> dict[str, Any]:
     if path.endswith("/quota"):
         return {"json": {"max_deployments": 5}}
     if path.endswith("/artifacts"):
-        return {"content": b"new bytes", "headers": {"Content-Type": "text/plain"}}
+        return {"content": b'"new bytes"', "headers": {"Content-Type": "application/json"}}
     return {}
 
 

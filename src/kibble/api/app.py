@@ -78,7 +78,7 @@ def create_app(settings: Settings, *, store: Store | None = None, ui: bool = Fal
         from kibble.api import dashboard
 
         dashboard.attach(app, _context(state))
-    _document_bearer_auth(app)
+    _document_openapi(app)
     app.add_middleware(AuditTrail, store=state.store)
     origins = [o.strip() for o in settings.api.cors_origins.split(",") if o.strip()]
     if origins:
@@ -104,21 +104,69 @@ def _context(state: ApiState) -> Context:
     )
 
 
-def _document_bearer_auth(app: FastAPI) -> None:
-    """Publish the bearer scheme in /openapi.json so generated clients send the token."""
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "hint": {"type": "string"},
+            },
+        }
+    },
+}
+_ERRORS = {
+    400: "bad request: invalid parameters or body, Host not allowed, JSON too deep",
+    401: "no, malformed, expired or revoked bearer token",
+    403: "the token's role or scopes do not allow this, or another project's token",
+    404: "no such project or object in it",
+    409: "conflict: the object exists, or an Idempotency-Key reused with another body",
+    413: "the body is over api.max_body_bytes",
+    415: "pickle payloads are refused",
+    422: "the data failed a quality check",
+    429: "a project quota would be exceeded",
+}
+
+
+def _errors_of(path: str, method: str, listed: dict[str, Any]) -> set[int]:
+    """The error statuses one operation can answer (the hardening layer's included)."""
+    statuses = {400}
+    if path.startswith(API_PREFIX):
+        statuses |= {401, 403}
+    if "{" in path:
+        statuses.add(404)
+    if method in ("post", "put", "patch", "delete"):
+        statuses |= {401, 403, 409, 413, 415, 429}
+    if "422" in listed:
+        statuses.add(422)
+    return statuses
+
+
+def _document_openapi(app: FastAPI) -> None:
+    """Publish the bearer scheme in /openapi.json so generated clients send the token,
+    and every error status each route answers, in the one error shape."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = build()
-        schema.setdefault("components", {})["securitySchemes"] = {
+        components = schema.setdefault("components", {})
+        components["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "description": "kb_... API token"}
         }
+        components.setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         for path, operations in schema.get("paths", {}).items():
-            if path.startswith(API_PREFIX):
-                for operation in operations.values():
+            for method, operation in operations.items():
+                if path.startswith(API_PREFIX):
                     operation["security"] = [{"bearer": []}]
+                responses = operation.setdefault("responses", {})
+                for status in sorted(_errors_of(path, method, responses)):
+                    responses[str(status)] = {"description": _ERRORS[status], "content": error}
         app.openapi_schema = schema
         return schema
 

@@ -15,10 +15,10 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kibble.api.errors import error_body
-from kibble.api.limits import check_json_shape
 from kibble.artifacts.formats import PICKLE_TYPES
 from kibble.config import ApiSettings
 from kibble.errors import UsageError
+from kibble.jsonlimits import check_json_shape
 
 BODY_KEY = "kibble.body"
 SECURITY_HEADERS = [

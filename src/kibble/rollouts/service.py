@@ -310,7 +310,7 @@ def replay(context: Context, spec: RoutingSpec, since: datetime) -> dict[str, fl
         clicked = {
             e.request_id
             for e in Feedback(session, context.project_id).since(since)
-            if e.event_type == "click"
+            if e.event_type == "click" and e.arm is not None  # attributed by the server
         }
     if not served:
         raise NotFoundError("no logged traffic in that window", hint="widen --since")

@@ -6,7 +6,7 @@ live request counters beside the numbers batch jobs stored (CTR, drift, volumes)
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from kibble.context import Context
 from kibble.monitoring.prometheus import StoredMetricsCollector
@@ -37,6 +37,11 @@ class Metrics:
         self.feedback = Counter(
             "kibble_feedback_events", "feedback events accepted", ["new"], registry=self.registry
         )
+        self.feedback_unattributed = Counter(
+            "kibble_feedback_unattributed",
+            "feedback events whose request id did not verify (kept, counted nowhere)",
+            registry=self.registry,
+        )
         self.shadow_latency = Histogram(
             "kibble_shadow_latency_seconds",
             "shadow arm compute latency",
@@ -63,6 +68,12 @@ class Metrics:
         self.request_log_restarts = Counter(
             "kibble_request_log_restarts",
             "request-log writer processes that exited and were restarted",
+            registry=self.registry,
+        )
+        self.request_log_queued = Gauge(
+            "kibble_request_log_queued",
+            "answered requests whose row is still in this process's memory, not yet piped "
+            "to the log writer: what a kill -9 of the server would lose",
             registry=self.registry,
         )
         self.request_log_dropped = Counter(

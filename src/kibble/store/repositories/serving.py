@@ -129,6 +129,18 @@ class ServedRequests:
             query = query.where(ServedRequest.user_id == user)
         return list(self.session.scalars(query.order_by(ServedRequest.ts.desc()).limit(limit)))
 
+    def arms(self, deployment: str, request_ids: Iterable[str]) -> dict[str, str]:
+        """The arm that answered each logged (live, not shadow) request id found."""
+        rows = self.session.execute(
+            sa.select(ServedRequest.request_id, ServedRequest.arm).where(
+                ServedRequest.project_id == self.project_id,
+                ServedRequest.deployment == deployment,
+                ServedRequest.request_id.in_(list(request_ids)),
+                ServedRequest.shadow_of.is_(None),
+            )
+        )
+        return {str(request_id): str(arm) for request_id, arm in rows}
+
     def since(self, since: datetime) -> list[ServedRequest]:
         return list(
             self.session.scalars(
