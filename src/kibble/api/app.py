@@ -1,8 +1,9 @@
 """The control-plane app factory: routers, auth, audit, idempotency, hardening.
 
-Layers from the outside in: Hardening (Host allowlist, pickle refusal, body and JSON
-limits, security headers) -> CORS (only listed origins) -> AuditTrail (every mutating
-call) -> FastAPI (routing, ``scoped`` auth per route, one JSON error shape).
+Layers from the outside in: MeasureRequests (Prometheus counts) -> Hardening (Host
+allowlist, pickle refusal, body and JSON limits, security headers) -> CORS (only listed
+origins) -> AuditTrail (every mutating call) -> FastAPI (routing, ``scoped`` auth per
+route, one JSON error shape).
 """
 
 from __future__ import annotations
@@ -104,7 +105,6 @@ def create_app(settings: Settings, *, store: Store | None = None, ui: bool = Fal
         dashboard.attach(app, _context(state))
     _document_bearer_auth(app)
     app.add_middleware(AuditTrail, store=state.store)
-    app.add_middleware(MeasureRequests, metrics=metrics)
     origins = [o.strip() for o in settings.api.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(
@@ -114,6 +114,7 @@ def create_app(settings: Settings, *, store: Store | None = None, ui: bool = Fal
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
     app.add_middleware(Hardening, settings=settings.api)
+    app.add_middleware(MeasureRequests, metrics=metrics)  # outermost: refusals count too
     return app
 
 

@@ -40,6 +40,16 @@ class ApiMetrics:
         return _generate(self.registry)
 
 
+def template(path: str, params: dict[str, object]) -> str:
+    """``/api/v1/projects/k9s/runs/42`` -> ``/api/v1/projects/{project}/runs/{run_id}``:
+    each path parameter's value is put back as its name, leftmost first."""
+    segments = path.split("/")
+    for name, value in params.items():
+        if str(value) in segments:
+            segments[segments.index(str(value))] = f"{{{name}}}"
+    return "/".join(segments)
+
+
 class MeasureRequests:
     """ASGI middleware: counts every HTTP response under its route template."""
 
@@ -52,18 +62,20 @@ class MeasureRequests:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status, route = 500, "unmatched"
 
         async def record(message: Message) -> None:
-            nonlocal status
+            nonlocal status, route
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                # read now: the router may restore the scope once the handler is done
+                if scope.get("route") is not None:
+                    route = template(str(scope["path"]), scope.get("path_params", {}))
             await send(message)
 
         try:
             await self.app(scope, receive, record)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
             method = str(scope["method"])
             self.metrics.requests.labels(route, method, str(status)).inc()
             self.metrics.duration.labels(route, method).observe(time.perf_counter() - started)
