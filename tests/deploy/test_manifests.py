@@ -116,7 +116,7 @@ def test_production_has_a_ray_cluster() -> None:
 
 def test_image_builds_from_the_projects_own_lock() -> None:
     containerfile = (ROOT / "deploy" / "Containerfile").read_text()
-    assert "pip install --no-cache-dir -r deploy/requirements.lock" in containerfile
+    assert "pip install --no-cache-dir --require-hashes -r deploy/requirements.lock" in containerfile
     assert '--no-deps ".[postgres,s3,ray]"' in containerfile
     assert "USER 10001" in containerfile
 
@@ -131,7 +131,10 @@ def test_the_lock_holds_every_pin_of_the_image_at_its_version() -> None:
     extras = project["optional-dependencies"]
     pins = [*project["dependencies"], *extras["postgres"], *extras["s3"], *extras["ray"]]
     lines = (ROOT / "deploy" / "requirements.lock").read_text().splitlines()
-    locked = dict((_name(line), line.split("==", 1)[1]) for line in lines if "==" in line)
+    pins_locked = [line.removesuffix(" \\") for line in lines if "==" in line]
+    locked = dict((_name(line), line.split("==", 1)[1]) for line in pins_locked)
+    hashes = [line.strip() for line in lines if line.strip().startswith("--hash=sha256:")]
+    assert len(hashes) == len(pins_locked), "every locked package has its hash"
     assert len(locked) > len(pins)  # the transitive dependencies are locked too
     for pin in pins:
         name, version = _name(pin), pin.split("==", 1)[1]
