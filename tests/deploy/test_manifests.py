@@ -116,7 +116,9 @@ def test_production_has_a_ray_cluster() -> None:
 
 def test_image_builds_from_the_projects_own_lock() -> None:
     containerfile = (ROOT / "deploy" / "Containerfile").read_text()
-    assert "pip install --no-cache-dir --require-hashes -r deploy/requirements.lock" in containerfile
+    assert (
+        "pip install --no-cache-dir --require-hashes -r deploy/requirements.lock" in containerfile
+    )
     assert '--no-deps ".[postgres,s3,ray]"' in containerfile
     assert "USER 10001" in containerfile
 

@@ -1,8 +1,10 @@
-"""OpenLineage events: START/COMPLETE/FAIL per step, valid against the client's schema.
+"""OpenLineage events: START/COMPLETE/FAIL per pipeline, step and load, valid against the
+spec as the client ships it.
 
-The client ships the OpenLineage spec as generated classes whose validators check
-eventTime, producer, schemaURL and runId; every emitted event is rebuilt through them
-and checked for the spec's required fields.
+openlineage-python ships no JSON schema file, but the OpenLineage spec as generated
+classes whose validators check eventTime, producer, schemaURL and runId; every emitted
+event, its run facets and its dataset facets are rebuilt through them (unknown or
+missing fields fail), and checked for the spec's required fields.
 """
 
 from __future__ import annotations
@@ -14,30 +16,100 @@ from pathlib import Path
 from typing import Any
 
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.generated import (
+    dataset_version_dataset,
+    error_message_run,
+    parent_run,
+    schema_dataset,
+    tags_run,
+)
 from openlineage.client.generated.base import BaseEvent
 
 from kibble.context import Context
-from kibble.lineage.openlineage import events_file
+from kibble.data.ingest import ingest
+from kibble.lineage.openlineage import dataset_id, events_file
 from kibble.pipelines import Pipeline, step
+from tests.data.helpers import events as event_rows
 from tests.pipelines.flows import basic
 
 REQUIRED = {"eventTime", "producer", "schemaURL", "run", "job", "eventType"}
+
+
+def _facet(kind: Any, data: dict[str, Any], **fields: Any) -> Any:
+    """Rebuild a facet through its generated class; its schema URL must be the spec's."""
+    assert data["_producer"].startswith("https://")
+    assert data["_schemaURL"] == kind._get_schema(), data["_schemaURL"]
+    return kind(**fields)
+
+
+def _run_facets(facets: dict[str, Any]) -> None:
+    assert set(facets) <= {"parent", "errorMessage", "tags"}, facets
+    if "tags" in facets:  # the client's own version tag
+        t = facets["tags"]
+        tags = [tags_run.TagsRunFacetFields(**x) for x in t["tags"]]
+        _facet(tags_run.TagsRunFacet, t, tags=tags)
+    if "parent" in facets:
+        p = facets["parent"]
+        _facet(
+            parent_run.ParentRunFacet,
+            p,
+            run=parent_run.Run(runId=p["run"]["runId"]),
+            job=parent_run.Job(namespace=p["job"]["namespace"], name=p["job"]["name"]),
+        )
+    if "errorMessage" in facets:
+        e = facets["errorMessage"]
+        _facet(
+            error_message_run.ErrorMessageRunFacet,
+            e,
+            message=e["message"],
+            programmingLanguage=e["programmingLanguage"],
+        )
+
+
+def _dataset_facets(facets: dict[str, Any]) -> dict[str, Any]:
+    assert set(facets) <= {"version", "schema"}, facets
+    rebuilt: dict[str, Any] = {}
+    if "version" in facets:
+        v = facets["version"]
+        rebuilt["version"] = _facet(
+            dataset_version_dataset.DatasetVersionDatasetFacet,
+            v,
+            datasetVersion=v["datasetVersion"],
+        )
+    if "schema" in facets:
+        f = facets["schema"]
+        fields = [schema_dataset.SchemaDatasetFacetFields(**x) for x in f["fields"]]
+        rebuilt["schema"] = _facet(schema_dataset.SchemaDatasetFacet, f, fields=fields)
+    return rebuilt
 
 
 def validate(event: dict[str, Any]) -> RunEvent:
     assert set(event) >= REQUIRED, REQUIRED - set(event)
     assert event["schemaURL"] == RunEvent._get_schema()
     assert set(event["job"]) >= {"namespace", "name"}
-    for facet in event["run"]["facets"].values():
-        assert facet["_producer"].startswith("https://") and "#/$defs/" in facet["_schemaURL"]
+    _run_facets(event["run"].get("facets", {}))
     rebuilt = RunEvent(
         eventType=RunState(event["eventType"]),
         eventTime=event["eventTime"],
         run=Run(runId=event["run"]["runId"]),
         job=Job(namespace=event["job"]["namespace"], name=event["job"]["name"]),
         producer=event["producer"],
-        inputs=[InputDataset(namespace=d["namespace"], name=d["name"]) for d in event["inputs"]],
-        outputs=[OutputDataset(namespace=d["namespace"], name=d["name"]) for d in event["outputs"]],
+        inputs=[
+            InputDataset(
+                namespace=d["namespace"],
+                name=d["name"],
+                facets=_dataset_facets(d.get("facets", {})),
+            )
+            for d in event["inputs"]
+        ],
+        outputs=[
+            OutputDataset(
+                namespace=d["namespace"],
+                name=d["name"],
+                facets=_dataset_facets(d.get("facets", {})),
+            )
+            for d in event["outputs"]
+        ],
     )
     assert isinstance(rebuilt, BaseEvent)
     return rebuilt
@@ -54,20 +126,30 @@ def test_each_step_emits_start_and_complete(context: Context) -> None:
         validate(event)
     pairs = [(e["job"]["name"], e["eventType"]) for e in events]
     assert pairs == [
+        ("basic", "START"),
         ("basic.numbers", "START"),
         ("basic.numbers", "COMPLETE"),
         ("basic.doubled", "START"),
         ("basic.doubled", "COMPLETE"),
         ("basic.total", "START"),
         ("basic.total", "COMPLETE"),
+        ("basic", "COMPLETE"),
     ]
-    complete = events[-1]
-    assert {d["name"] for d in complete["inputs"]} == {
-        result.outputs["doubled"]["digest"],
-        result.outputs["numbers"]["digest"],
-    }
-    assert complete["outputs"][0]["name"] == result.outputs["total"]["digest"]
-    assert len({e["run"]["facets"]["parent"]["run"]["runId"] for e in events}) == 1
+    complete = events[-2]
+    versions = {d["facets"]["version"]["datasetVersion"] for d in complete["inputs"]}
+    assert versions == {result.outputs["doubled"]["digest"], result.outputs["numbers"]["digest"]}
+    total = complete["outputs"][0]
+    assert total["facets"]["version"]["datasetVersion"] == result.outputs["total"]["digest"]
+    # named where the blob lies (the naming spec's `file` namespace), so graphs join
+    hexdigest = result.outputs["total"]["digest"].removeprefix("sha256:")
+    assert total["namespace"] == "file" and total["name"].endswith(f"/{hexdigest}")
+    assert Path(total["name"]).is_file()
+    steps = [e for e in events if e["job"]["name"] != "basic"]
+    parents = {e["run"]["facets"]["parent"]["run"]["runId"] for e in steps}
+    assert parents == {events[0]["run"]["runId"]}  # the pipeline run's own events
+    outputs = {(d["namespace"], d["name"]) for e in steps for d in e["outputs"]}
+    inputs = {(d["namespace"], d["name"]) for e in steps for d in e["inputs"]}
+    assert inputs and inputs <= outputs  # each step reads what an earlier one wrote
 
 
 def test_failure_emits_fail_with_the_error(context: Context) -> None:
@@ -76,10 +158,11 @@ def test_failure_emits_fail_with_the_error(context: Context) -> None:
         raise ValueError("nope")
 
     Pipeline("broken", [broken]).run(context=context)
-    last = read_events(events_file(context.settings))[-1]
-    validate(last)
-    assert last["eventType"] == "FAIL"
-    assert "ValueError: nope" in last["run"]["facets"]["errorMessage"]["message"]
+    step_event, run_event = read_events(events_file(context.settings))[-2:]
+    for event in (step_event, run_event):
+        validate(event)
+        assert event["eventType"] == "FAIL"
+    assert "ValueError: nope" in step_event["run"]["facets"]["errorMessage"]["message"]
 
 
 def test_http_transport_posts_events_to_the_configured_endpoint(context: Context) -> None:
@@ -104,7 +187,39 @@ def test_http_transport_posts_events_to_the_configured_endpoint(context: Context
     finally:
         server.shutdown()
         server.server_close()
-    assert [r["path"] for r in received] == ["/api/v1/lineage"] * 6
+    assert [r["path"] for r in received] == ["/api/v1/lineage"] * 8
     for item in received:
         validate(item["body"])
     assert not events_file(context.settings).exists()
+
+
+def test_an_ingest_emits_its_file_in_and_its_table_version_out(
+    context: Context, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    source = tmp_path / "events.csv"
+    event_rows(date(2026, 11, 1), 20).write_csv(source)
+    loaded = ingest(context, str(source), "events")
+    start, complete = read_events(events_file(context.settings))[-2:]
+    for event in (start, complete):
+        validate(event)
+        assert event["job"]["name"] == "ingest.events"
+    assert (start["eventType"], complete["eventType"]) == ("START", "COMPLETE")
+    assert [(d["namespace"], d["name"]) for d in complete["inputs"]] == [
+        ("file", str(source.resolve()))
+    ]
+    table = complete["outputs"][0]
+    assert table["namespace"] == "file"
+    assert table["name"] == str((context.settings.home / "lake" / "default" / "events").resolve())
+    assert table["facets"]["version"]["datasetVersion"] == str(loaded.table_version)
+    assert {f["name"] for f in table["facets"]["schema"]["fields"]} >= {"user_id", "item_id"}
+
+
+def test_dataset_names_follow_the_naming_spec() -> None:
+    assert dataset_id("s3://kibble-lake/prod/default/events") == (
+        "s3://kibble-lake",
+        "prod/default/events",
+    )
+    assert dataset_id("/data/lake/default/events") == ("file", "/data/lake/default/events")
+    assert dataset_id("file:///data/x.csv") == ("file", "/data/x.csv")
