@@ -17,6 +17,7 @@ from typing import Any
 
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.generated import (
+    data_quality_assertions_dataset,
     dataset_version_dataset,
     error_message_run,
     parent_run,
@@ -25,10 +26,12 @@ from openlineage.client.generated import (
 )
 from openlineage.client.generated.base import BaseEvent
 
+from kibble.checks.runner import run_checks
 from kibble.context import Context
 from kibble.data.ingest import ingest
 from kibble.lineage.openlineage import dataset_id, events_file
 from kibble.pipelines import Pipeline, step
+from kibble.recsys.runs import record_run
 from tests.data.helpers import events as event_rows
 from tests.pipelines.flows import basic
 
@@ -83,6 +86,20 @@ def _dataset_facets(facets: dict[str, Any]) -> dict[str, Any]:
     return rebuilt
 
 
+def _input_facets(facets: dict[str, Any]) -> dict[str, Any]:
+    assert set(facets) <= {"dataQualityAssertions"}, facets
+    if not facets:
+        return {}
+    dq = data_quality_assertions_dataset
+    f = facets["dataQualityAssertions"]
+    assertions = [dq.Assertion(**a) for a in f["assertions"]]
+    return {
+        "dataQualityAssertions": _facet(
+            dq.DataQualityAssertionsDatasetFacet, f, assertions=assertions
+        )
+    }
+
+
 def validate(event: dict[str, Any]) -> RunEvent:
     assert set(event) >= REQUIRED, REQUIRED - set(event)
     assert event["schemaURL"] == RunEvent._get_schema()
@@ -99,6 +116,7 @@ def validate(event: dict[str, Any]) -> RunEvent:
                 namespace=d["namespace"],
                 name=d["name"],
                 facets=_dataset_facets(d.get("facets", {})),
+                inputFacets=_input_facets(d.get("inputFacets", {})),
             )
             for d in event["inputs"]
         ],
@@ -214,6 +232,50 @@ def test_an_ingest_emits_its_file_in_and_its_table_version_out(
     assert table["name"] == str((context.settings.home / "lake" / "default" / "events").resolve())
     assert table["facets"]["version"]["datasetVersion"] == str(loaded.table_version)
     assert {f["name"] for f in table["facets"]["schema"]["fields"]} >= {"user_id", "item_id"}
+
+
+def test_checks_report_assertions_on_the_table_version_they_read(
+    context: Context, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    loaded = ingest(context, event_rows(date(2026, 11, 1), 20), "events")
+    report = run_checks(context, "events")
+    event = read_events(events_file(context.settings))[-1]
+    validate(event)
+    assert event["job"]["name"] == "check.events"
+    assert event["eventType"] == ("COMPLETE" if report.passed else "FAIL")
+    (table,) = event["inputs"]
+    assert table["facets"]["version"]["datasetVersion"] == str(loaded.table_version)
+    assertions = table["inputFacets"]["dataQualityAssertions"]["assertions"]
+    assert {a["assertion"] for a in assertions} == {r.name for r in report.results}
+
+
+def test_a_training_joins_the_graph_through_the_artifact_it_wrote(context: Context) -> None:
+    from datetime import UTC, datetime
+
+    model = context.save_artifact(b"model-bytes", "application/octet-stream", name="m")
+    run_id = record_run(
+        context,
+        pipeline="recsys.train",
+        kind="training",
+        params={},
+        metrics={},
+        started_at=datetime.now(UTC),
+        inputs=[{"url": "s3://shop-data/events/2026-11-01.parquet"}],
+        outputs=[{"digest": model.digest}],
+    )
+    basic.run({"n": 1}, context=context)  # any run naming an artifact names it the same way
+    events = read_events(events_file(context.settings))
+    training = next(e for e in events if e["job"]["name"] == "recsys.train")
+    validate(training)
+    assert training["eventType"] == "COMPLETE" and run_id
+    assert training["inputs"][0]["namespace"] == "s3://shop-data"
+    assert training["inputs"][0]["name"] == "events/2026-11-01.parquet"
+    (written,) = training["outputs"]
+    step_output = next(e for e in events if e["job"]["name"] == "basic.numbers" and e["outputs"])
+    assert written["namespace"] == step_output["outputs"][0]["namespace"] == "file"
+    assert Path(written["name"]).read_bytes() == b"model-bytes"
 
 
 def test_dataset_names_follow_the_naming_spec() -> None:

@@ -134,7 +134,10 @@ class LineageEmitter:
             run=Run(runId=run_uuid, facets=facets),
             job=Job(namespace=self.namespace, name=job),
             producer=PRODUCER,
-            inputs=[InputDataset(**self._dataset(item)) for item in inputs],
+            inputs=[
+                InputDataset(**self._dataset(item), inputFacets=self._assertions(item))
+                for item in inputs
+            ],
             outputs=[OutputDataset(**self._dataset(item)) for item in outputs],
         )
         try:
@@ -171,6 +174,49 @@ class LineageEmitter:
             )
         return {"namespace": namespace, "name": name, "facets": facets}
 
+    @staticmethod
+    def _assertions(item: dict[str, Any]) -> dict[str, Any]:
+        """Check results on an input as the spec's dataQualityAssertions facet."""
+        from openlineage.client.generated import data_quality_assertions_dataset as dq
+
+        if not item.get("assertions"):
+            return {}
+        return {
+            "dataQualityAssertions": dq.DataQualityAssertionsDatasetFacet(
+                assertions=[
+                    dq.Assertion(assertion=str(name), success=bool(ok))
+                    for name, ok in item["assertions"]
+                ]
+            )
+        }
+
     def close(self) -> None:
         with contextlib.suppress(Exception):  # best effort on shutdown
             self.client.close(timeout=5.0)
+
+
+def emit_finished(
+    settings: Settings,
+    project: str,
+    *,
+    job: str,
+    run_key: str,
+    state: str = "COMPLETE",
+    inputs: Sequence[dict[str, Any]] = (),
+    outputs: Sequence[dict[str, Any]] = (),
+    error: str | None = None,
+) -> None:
+    """One event for a job recorded once it is over (a training, a check report): the
+    spec allows a run to be reported by its final event alone."""
+    emitter = LineageEmitter(settings, project)
+    try:
+        emitter.emit_job(
+            state,
+            run_uuid=step_run_uuid(run_key, job),
+            job=job,
+            inputs=inputs,
+            outputs=outputs,
+            error=error,
+        )
+    finally:
+        emitter.close()
