@@ -454,6 +454,7 @@ class Runner:
         self, item: Step, inputs: dict[str, Any], step_params: dict[str, Any]
     ) -> dict[str, Any]:
         return {
+            "name": f"{self.pipeline.name}.{item.name}",
             "ref": item.ref,
             "project": self.ctx.project,
             "artifact_url": self.ctx.settings.artifact_url,
