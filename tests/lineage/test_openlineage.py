@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.generated import (
     data_quality_assertions_dataset,
@@ -30,7 +31,7 @@ from kibble.checks.runner import run_checks
 from kibble.context import Context
 from kibble.data.ingest import ingest
 from kibble.lineage.openlineage import dataset_id, events_file
-from kibble.pipelines import Pipeline, step
+from kibble.pipelines import Pipeline, run_pipeline, step
 from kibble.recsys.runs import record_run
 from tests.data.helpers import events as event_rows
 from tests.pipelines.flows import basic
@@ -285,3 +286,37 @@ def test_dataset_names_follow_the_naming_spec() -> None:
     )
     assert dataset_id("/data/lake/default/events") == ("file", "/data/lake/default/events")
     assert dataset_id("file:///data/x.csv") == ("file", "/data/x.csv")
+
+
+@pytest.mark.slow
+def test_every_event_of_a_k9s_day_is_valid_and_the_graph_joins(
+    tmp_path: Path, context: Context
+) -> None:
+    from kibble.k9s import SimConfig
+    from kibble.k9s.daily import REF, daily
+    from kibble.k9s.simulate import simulate
+
+    shop = tmp_path / "shop"
+    simulate(SimConfig(products=200, users=300, days=2, sessions_per_user=0.5), shop)
+    home = str(context.settings.home)
+    params = {"shop": str(shop), "day": "2026-12-02", "users": 100, "home": home}
+    assert run_pipeline(daily, params, context=context, ref=REF).status == "succeeded"
+    events = read_events(events_file(context.settings))
+    for event in events:
+        validate(event)
+    jobs = {e["job"]["name"] for e in events}
+    assert {daily.name, "ingest.events", "ingest.products", "check.events"} <= jobs
+    # the checks read the very table version the day's ingest wrote
+    wrote = {
+        (d["namespace"], d["name"], d["facets"]["version"]["datasetVersion"])
+        for e in events
+        if e["job"]["name"] == "ingest.events" and e["eventType"] == "COMPLETE"
+        for d in e["outputs"]
+    }
+    read = {
+        (d["namespace"], d["name"], d["facets"]["version"]["datasetVersion"])
+        for e in events
+        if e["job"]["name"] == "check.events"
+        for d in e["inputs"]
+    }
+    assert read and read <= wrote
