@@ -124,6 +124,10 @@ def test_import_registers_an_export_as_a_new_version(
     assert (out["name"], out["version"], out["flavor"]) == ("copied", 1, "item_knn")
     mlmodel = (exported / "MLmodel").read_text()
     assert out["digest"] in mlmodel  # the same bytes: content-addressed, same digest
+    lineage = (home / "openlineage" / "events.jsonl").read_text().splitlines()
+    event = json.loads(lineage[-1])
+    assert event["job"]["name"] == "registry.import.copied"
+    assert event["outputs"][0]["facets"]["version"]["datasetVersion"] == out["digest"]
 
 
 def test_bad_export_and_import_change_nothing(

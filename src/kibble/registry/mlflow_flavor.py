@@ -227,4 +227,14 @@ def import_version(context: Context, directory: Path, name: str | None = None) -
         )
         number = row.version
     context.audit("models.import", f"{target}:{number}")
+    from kibble.lineage.openlineage import emit_finished
+
+    emit_finished(
+        context.settings,
+        context.project,
+        job=f"registry.import.{target}",
+        run_key=f"{target}:{number}",
+        inputs=[{"url": str(data)}],
+        outputs=[{"digest": ref.digest}],
+    )
     return Imported(target, number, model.name, ref.digest)
