@@ -28,6 +28,8 @@ class _Section(BaseModel):
 class ServingSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    model: str = Field("", description="registered model `kibble serve` serves (or --model)")
+    deployment: str = Field("default", description="deployment `kibble serve` answers for")
     latency_sla_ms: float = Field(50.0, gt=0)
     catalog_table: str = Field(
         "products",

@@ -17,7 +17,7 @@ from kibble.auth.roles import ROLES
 from kibble.store.repositories.auth import Members, Tokens
 from tests.api.world import World, build_world
 
-PUBLIC = {"/healthz", "/openapi.json"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json"}
 ROOT = {"/api/v1/whoami", "/api/v1/projects"}
 CREDENTIAL_CASES = {
     "no token": None,

@@ -1,8 +1,9 @@
 """The control-plane app factory: routers, auth, audit, idempotency, hardening.
 
-Layers from the outside in: Hardening (Host allowlist, pickle refusal, body and JSON
-limits, security headers) -> CORS (only listed origins) -> AuditTrail (every mutating
-call) -> FastAPI (routing, ``scoped`` auth per route, one JSON error shape).
+Layers from the outside in: MeasureRequests (Prometheus counts) -> Hardening (Host
+allowlist, pickle refusal, body and JSON limits, security headers) -> CORS (only listed
+origins) -> AuditTrail (every mutating call) -> FastAPI (routing, ``scoped`` auth per
+route, one JSON error shape).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
 from starlette.middleware.cors import CORSMiddleware
 
 from kibble import __version__
@@ -19,11 +22,12 @@ from kibble.api import errors
 from kibble.api.auditing import AuditTrail
 from kibble.api.deps import ApiState
 from kibble.api.hardening import Hardening
+from kibble.api.metrics import CONTENT_TYPE, ApiMetrics, MeasureRequests
 from kibble.api.routers import PROJECT_ROUTERS, ROOT_ROUTERS
 from kibble.artifacts import ArtifactStore
 from kibble.config import Settings
 from kibble.context import Context
-from kibble.store import Store
+from kibble.store import Store, migrate
 
 API_PREFIX = "/api/v1"
 PROJECT_PREFIX = f"{API_PREFIX}/projects/{{project}}"
@@ -69,6 +73,27 @@ def create_app(settings: Settings, *, store: Store | None = None, ui: bool = Fal
         """Liveness: no authentication, no data."""
         return {"status": "ok", "version": __version__}
 
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> Response:
+        """Readiness: the store answers and its schema is at this kibble's head."""
+        try:
+            current = migrate.current_revisions(state.store.engine)
+        except sa.exc.SQLAlchemyError as exc:
+            reason = f"metadata store unreachable: {type(exc).__name__}"
+            return JSONResponse({"ready": False, "reason": reason}, status_code=503)
+        head = migrate.head_revisions()
+        if current != head:
+            reason = f"schema at {sorted(current)}, code at {sorted(head)}: run kibble db upgrade"
+            return JSONResponse({"ready": False, "reason": reason}, status_code=503)
+        return JSONResponse({"ready": True, "schema": sorted(head)})
+
+    metrics = ApiMetrics()
+
+    @app.get("/metrics", tags=["health"])
+    def prometheus() -> Response:
+        """Prometheus exposition: requests and latency per route template."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
     for router in ROOT_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     for router in PROJECT_ROUTERS:
@@ -89,6 +114,7 @@ def create_app(settings: Settings, *, store: Store | None = None, ui: bool = Fal
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
     app.add_middleware(Hardening, settings=settings.api)
+    app.add_middleware(MeasureRequests, metrics=metrics)  # outermost: refusals count too
     return app
 
 

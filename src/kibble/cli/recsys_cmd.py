@@ -375,6 +375,12 @@ def train_cmd(
         metrics={k: v for k, v in summary.items() if k != "params"},
         started_at=started,
         tags={"model": name, **{k: v for k, v in inputs.source.items() if v is not None}},
+        inputs=[
+            {"url": inputs.source[key]}
+            for key in ("interactions", "items", "users")
+            if inputs.source[key]
+        ],
+        outputs=[{"digest": ref.digest}],
     )
     context.audit("recsys.train", run_id, digest=ref.digest)
     if as_json:

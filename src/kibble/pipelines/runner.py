@@ -230,6 +230,7 @@ class Runner:
     def execute(self) -> RunResult:
         start = time.perf_counter()
         done, params = self._claim_run()
+        self.emitter.emit_run("START", run_id=self.run_id, pipeline=self.pipeline.name)
         beat = threading.Thread(target=self._heartbeat, daemon=True, name="kibble-heartbeat")
         beat.start()
         status, error, reasons = "succeeded", None, list[str]()
@@ -244,6 +245,10 @@ class Runner:
             self._finish_run(status, error, reasons, time.perf_counter() - start)
             if self.owns_executor:
                 self.executor.close()
+            final = {"succeeded": "COMPLETE", "held": "ABORT"}.get(status, "FAIL")
+            self.emitter.emit_run(
+                final, run_id=self.run_id, pipeline=self.pipeline.name, error=error
+            )
             self.emitter.close()
         return RunResult(
             run_id=self.run_id,
@@ -449,6 +454,7 @@ class Runner:
         self, item: Step, inputs: dict[str, Any], step_params: dict[str, Any]
     ) -> dict[str, Any]:
         return {
+            "name": f"{self.pipeline.name}.{item.name}",
             "ref": item.ref,
             "project": self.ctx.project,
             "artifact_url": self.ctx.settings.artifact_url,

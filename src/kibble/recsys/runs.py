@@ -29,8 +29,12 @@ def record_run(
     started_at: datetime,
     tags: dict[str, Any] | None = None,
     status: str = "succeeded",
+    inputs: list[dict[str, Any]] | None = None,
+    outputs: list[dict[str, Any]] | None = None,
 ) -> str:
-    """Insert one finished run in the context's project; returns its id."""
+    """Insert one finished run in the context's project; returns its id. ``inputs`` and
+    ``outputs`` (``{"url": ...}``, ``{"digest": ...}``, tables) also go out as its
+    OpenLineage event."""
     with context.store.session() as session:
         run = Run(
             project_id=context.project_id,
@@ -45,7 +49,19 @@ def record_run(
         )
         session.add(run)
         session.flush()
-        return run.id
+        run_id = run.id
+    from kibble.lineage.openlineage import emit_finished
+
+    emit_finished(
+        context.settings,
+        context.project,
+        job=pipeline,
+        run_key=run_id,
+        state="COMPLETE" if status == "succeeded" else "FAIL",
+        inputs=inputs or [],
+        outputs=outputs or [],
+    )
+    return run_id
 
 
 def per_user_blob(report: EvaluationReport) -> bytes:

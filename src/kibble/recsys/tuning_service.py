@@ -11,6 +11,7 @@ seed and ``n_jobs`` only, so a Ray run finds what a local run finds.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -56,11 +57,19 @@ def tune(
 
     inputs: dict[str, Any] = {"period": split.train, "items": items}
     calls = RemoteCalls(context, executor, ray_address=ray_address, jobs=n_jobs)
+    submitted = itertools.count()  # trials are submitted in their numbers' order
 
     def score(batch: list[dict[str, Any]]) -> list[tuple[float, float]]:
         fixed = {"model": model, "k": k, "validation_fraction": VALIDATION_FRACTION}
         futures = [
-            calls.submit(validation_score, inputs, {**fixed, "params": p}, cpus=cpus) for p in batch
+            calls.submit(
+                validation_score,
+                inputs,
+                {**fixed, "params": p},
+                cpus=cpus,
+                name=f"recsys.tune.{model}.trial-{next(submitted)}",
+            )
+            for p in batch
         ]
         return [(float(f.result().value), f.result().seconds) for f in futures]
 

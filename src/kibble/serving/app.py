@@ -23,9 +23,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from kibble.auth.keys import derived_key
 from kibble.auth.service import authorize_header
 from kibble.context import Context
-from kibble.errors import KibbleError, NotFoundError, NotReadyError, UsageError
+from kibble.errors import KibbleError, NotReadyError
 from kibble.lineage.served import served_request
 from kibble.recsys.base import RecContext
+from kibble.serving import oip
 from kibble.serving.background import ControllerLoop
 from kibble.serving.bodylimit import BodyLimit
 from kibble.serving.fastpath import FastPathApp, RecommendFastPath
@@ -168,7 +169,7 @@ def create_app(
             }
         )
 
-    def recommend(body: RecRequest) -> dict[str, Any]:
+    def recommend(body: RecRequest, path: str = "/v1/recommendations") -> dict[str, Any]:
         start = time.perf_counter()
         snap = snapshot()  # one read: the request finishes on this version
         decision = route(snap.spec, body.user_id, snap.bandit)
@@ -195,7 +196,7 @@ def create_app(
             )
             metrics.arm_errors.labels(arm).inc()
             if arm == snap.spec.champion:
-                metrics.errors.labels("/v1/recommendations").inc()
+                metrics.errors.labels(path).inc()
                 raise KibbleError(
                     f"model {arm} failed to answer", hint="retry; the error is logged"
                 ) from exc
@@ -217,7 +218,7 @@ def create_app(
         if fallback_from is not None:
             out["fallback_from"] = fallback_from
         log_row(request_id, body.user_id, arm, decision.probability, items, start)
-        labels = ("/v1/recommendations", name, version, arm)
+        labels = (path, name, version, arm)
         metrics.requests.labels(*labels).inc()
         metrics.latency.labels(*labels).observe(time.perf_counter() - start)
         if decision.shadow is not None and decision.shadow in snap.models:
@@ -308,75 +309,10 @@ def create_app(
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    # Open Inference Protocol v2: the deployment is the model name.
-    @app.get("/v2/health/live")
-    async def v2_live() -> dict[str, bool]:
-        return {"live": True}
+    def routed(user_id: str, k: int, path: str) -> list[tuple[str, float]]:
+        out = recommend(RecRequest.model_construct(user_id=user_id, k=k, exclude=[]), path)
+        return [(i["item_id"], i["score"]) for i in out["items"]]
 
-    @app.get("/v2/health/ready")
-    async def v2_ready() -> Response:
-        ready = holder.current is not None
-        return ORJSONResponse({"ready": ready}, status_code=200 if ready else 503)
-
-    def check_name(name: str) -> Snapshot:
-        if name != deployment:
-            raise NotFoundError(
-                f"no model {name!r} here", hint=f"this server serves {deployment!r}"
-            )
-        return snapshot()
-
-    @app.get("/v2/models/{name}")
-    async def v2_model(name: str) -> dict[str, Any]:
-        snap = check_name(name)
-        return {
-            "name": name,
-            "versions": sorted(snap.models),
-            "platform": "kibble",
-            "inputs": [{"name": "user_id", "datatype": "BYTES", "shape": [-1]}],
-            "outputs": [
-                {"name": "item_id", "datatype": "BYTES", "shape": [-1, -1]},
-                {"name": "score", "datatype": "FP32", "shape": [-1, -1]},
-            ],
-        }
-
-    @app.get("/v2/models/{name}/ready")
-    async def v2_model_ready(name: str) -> dict[str, Any]:
-        check_name(name)
-        return {"name": name, "ready": True}
-
-    @app.post("/v2/models/{name}/infer")
-    async def v2_infer(name: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Inputs: ``user_id`` (BYTES [n]); optional parameters.k. Outputs item ids, scores."""
-        check_name(name)
-        inputs = {i.get("name"): i for i in body.get("inputs", []) if isinstance(i, dict)}
-        users = inputs.get("user_id", {}).get("data")
-        if not isinstance(users, list) or not users or len(users) > 1000:
-            raise UsageError(
-                "infer needs input 'user_id' with 1..1000 strings",
-                hint='{"inputs":[{"name":"user_id","datatype":"BYTES",...}]}',
-            )
-        k = int(body.get("parameters", {}).get("k", 10))
-        if not 1 <= k <= MAX_K:
-            raise UsageError(f"k={k} out of range", hint=f"use 1..{MAX_K}")
-        rows = [recommend(RecRequest(user_id=str(u), k=k)) for u in users]
-        n = len(rows)
-        return {
-            "model_name": name,
-            "id": body.get("id", uuid.uuid4().hex),
-            "outputs": [
-                {
-                    "name": "item_id",
-                    "datatype": "BYTES",
-                    "shape": [n, k],
-                    "data": [i["item_id"] for r in rows for i in r["items"]],
-                },
-                {
-                    "name": "score",
-                    "datatype": "FP32",
-                    "shape": [n, k],
-                    "data": [i["score"] for r in rows for i in r["items"]],
-                },
-            ],
-        }
+    oip.attach(app, holder, metrics, routed, MAX_K)
 
     return app

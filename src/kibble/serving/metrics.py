@@ -1,5 +1,8 @@
 """Prometheus metrics of one serving app: labels route/model/version/arm, never users.
 
+``route`` is the route template (``/v1/recommendations``, ``/v2/models/{name}/infer``);
+requests counts one per user list served (an OIP batch of n users counts n).
+
 The stored-metrics collector is registered on the same registry, so one scrape shows
 live request counters beside the numbers batch jobs stored (CTR, drift, volumes).
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from kibble.context import Context
+from kibble.core.promnames import PromtoolNames
 from kibble.monitoring.prometheus import StoredMetricsCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -82,4 +86,4 @@ class Metrics:
             registry=self.registry,
         )
         if context is not None:
-            self.registry.register(StoredMetricsCollector(context))
+            self.registry.register(PromtoolNames(StoredMetricsCollector(context)))
