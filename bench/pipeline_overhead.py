@@ -111,6 +111,7 @@ def prefect_seconds(python: str, n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "PREFECT_HOME": home, "PREFECT_LOGGING_LEVEL": "ERROR"}
         env["PREFECT_LOCAL_STORAGE_PATH"] = f"{home}/results"
+        env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"  # slow when loaded
         done = subprocess.run(
             [python, "-c", PREFECT_SCRIPT, str(n)],
             capture_output=True,
