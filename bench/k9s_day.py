@@ -291,11 +291,11 @@ def _als(model: Callable[..., Any], matrix: Any) -> tuple[np.ndarray, np.ndarray
 
 
 def _ndcg(score: Callable[[np.ndarray], np.ndarray], truth: Any, users: np.ndarray) -> np.ndarray:
-    """NDCG@10 per user of the top-10 of ``score(rows)``, scored 2048 users at a time."""
+    """NDCG@10 per user of the top-10 of ``score(rows)``, scored 512 users at a time."""
     k, out = 10, []
     discount = 1 / np.log2(np.arange(2, k + 2))
-    for start in range(0, len(users), 2048):
-        chunk = users[start : start + 2048]
+    for start in range(0, len(users), 512):
+        chunk = users[start : start + 512]
         scores = score(chunk)
         top = np.argpartition(-scores, k, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
