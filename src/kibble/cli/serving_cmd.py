@@ -51,6 +51,10 @@ def serve(
 
     Several replicas against one PostgreSQL store converge within ~--poll seconds of a
     promotion; each runs the rollout controller, and a row lock lets one decide per step.
+    POST /v1/feedback needs a token with serving.write (`kibble tokens create --scope
+    serving.write`) unless serving.public_feedback is on; the server attributes each
+    event from its signed request_id, never from the client. Replicas on separate homes
+    share KIBBLE_SECRET_KEY.
     """
     import uvicorn
 
