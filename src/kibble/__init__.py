@@ -3,13 +3,6 @@
 The public API lives here; everything else is internal and may move.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("kibble")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+local"
-
 from typing import TYPE_CHECKING, Any
 
 from kibble.errors import KibbleError
@@ -32,6 +25,13 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     """Import on first use: every `kibble` command starts faster without the whole API."""
+    if name == "__version__":  # importlib.metadata is slow to import; most commands never ask
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("kibble")
+        except PackageNotFoundError:  # pragma: no cover - a source tree without install
+            return "0.0.0+local"
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'kibble' has no attribute {name!r}")

@@ -4,10 +4,8 @@ from pathlib import Path
 
 import typer
 
-from kibble.artifacts.formats import refuse_pickle
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
-from kibble.store.repositories import ArtifactRecords
 
 app = typer.Typer(help="Store and fetch content-addressed artifacts.")
 
@@ -20,6 +18,8 @@ def put(
     as_json: bool = JsonOption,
 ) -> None:
     """Store a file; prints its digest. Storing the same bytes twice is a no-op."""
+    from kibble.artifacts.formats import refuse_pickle
+
     context = state(ctx).context()
     data = path.read_bytes()
     refuse_pickle(data, media_type)
@@ -49,6 +49,8 @@ def list_(
     as_json: bool = JsonOption,
 ) -> None:
     """List this project's artifacts, newest first."""
+    from kibble.store.repositories import ArtifactRecords
+
     context = state(ctx).context()
     with context.store.session() as session:
         rows = [

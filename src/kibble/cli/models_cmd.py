@@ -6,14 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from sqlalchemy import select
 
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
 from kibble.errors import UsageError
-from kibble.registry.promotion import stored_policy
-from kibble.store.models import GateReportRecord, ModelVersion, RegisteredModel
-from kibble.store.repositories.registry import ALIASES, Registry
 
 app = typer.Typer(
     help=(
@@ -28,6 +24,11 @@ app = typer.Typer(
 @app.command("list")
 def list_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List registered models with their latest version and champion."""
+    from sqlalchemy import select
+
+    from kibble.store.models import ModelVersion, RegisteredModel
+    from kibble.store.repositories.registry import Registry
+
     context = state(ctx).context()
     rows = []
     with context.store.session() as s:
@@ -56,6 +57,12 @@ def show_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Show versions, aliases, gate verdicts and the alias history of one model."""
+    from sqlalchemy import select
+
+    from kibble.registry.promotion import stored_policy
+    from kibble.store.models import GateReportRecord, ModelVersion
+    from kibble.store.repositories.registry import ALIASES, Registry
+
     context = state(ctx).context()
     with context.store.session() as s:
         reg = Registry(s, context.project_id)
@@ -140,6 +147,8 @@ def promote_cmd(
     reason: str = typer.Option(..., "--reason", help="why (kept in history and audit)"),
 ) -> None:
     """Point an alias at a version (atomic; recorded with who and why)."""
+    from kibble.store.repositories.registry import Registry
+
     context = state(ctx).context()
     with context.store.session() as s:
         Registry(s, context.project_id).move_alias(
@@ -155,6 +164,9 @@ def rollback_cmd(
     reason: str = typer.Option("rollback", "--reason", help="why (kept in history and audit)"),
 ) -> None:
     """Put the previous champion back."""
+    from kibble.store.models import ModelVersion
+    from kibble.store.repositories.registry import Registry
+
     context = state(ctx).context()
     with context.store.session() as s:
         h = Registry(s, context.project_id).rollback(name, actor=_actor(), reason=reason)
@@ -170,6 +182,8 @@ def archive_cmd(
     version: int = typer.Argument(..., help="version to archive (never promotable again)"),
 ) -> None:
     """Archive a version so it can no longer be promoted."""
+    from kibble.store.repositories.registry import Registry
+
     context = state(ctx).context()
     with context.store.session() as s:
         reg = Registry(s, context.project_id)
@@ -188,6 +202,7 @@ def export_cmd(
     """Write an MLflow folder: MLmodel (python_function via kibble), requirements, blob."""
     from kibble import __version__
     from kibble.registry.mlflow_flavor import BLOB, mlmodel_text
+    from kibble.store.repositories.registry import Registry
 
     if fmt != "mlflow":
         raise UsageError(f"unknown export format {fmt!r}", hint="use --format mlflow")

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kibble.artifacts.formats import NPZ
 from kibble.cli.output import JsonOption, err_console, print_json, print_table
 from kibble.cli.state import state
 from kibble.errors import UsageError
@@ -34,7 +33,10 @@ app = typer.Typer(
 )
 
 InteractionsOpt = typer.Option(
-    ..., "--interactions", "-i", help="events file: CSV, TSV or Parquet, one row per event"
+    ...,
+    "--interactions",
+    "-i",
+    help="events file or folder (partition folders too): CSV, TSV or Parquet, one row per event",
 )
 ItemsOpt = typer.Option(None, "--items", help="item file (text, category, species, stock)")
 UsersOpt = typer.Option(None, "--users", help="user file with attribute columns to slice by")
@@ -298,6 +300,7 @@ def train_cmd(
     With --executor ray the fit runs as a Ray task; the artifact is the same as a local
     fit's. Register the printed digest with `kibble models` to take it towards production.
     """
+    from kibble.artifacts.formats import NPZ
     from kibble.recsys.remote import train_on
     from kibble.recsys.runs import record_run
 
