@@ -49,6 +49,8 @@ LOOKUPS: dict[str, tuple[list[str], str]] = {
     "RUN_ID": (["runs", "list", "--status", "held"], "run_id"),
     "RUN_A": (["runs", "list"], "run_id"),
     "RUN_B": (["runs", "list"], "run_id"),
+    "EVALUATION_RUN": (["runs", "list", "--kind", "evaluation"], "run_id"),
+    "TRAINING_RUN": (["runs", "list", "--kind", "training"], "run_id"),
     "ALERT_ID": (["alerts", "list", "--all"], "id"),
     "sha256:DIGEST": (["artifacts", "list"], "digest"),
 }

@@ -108,6 +108,7 @@ def _run_dict(run: Run) -> dict[str, Any]:
     took = run.metrics.get("duration_s")
     return {
         "run_id": run.id,
+        "kind": run.kind,
         "pipeline": run.pipeline,
         "status": run.status,
         "params": run.params,
@@ -140,6 +141,12 @@ def runs_list(
     ctx: typer.Context,
     pipeline: str | None = typer.Option(None, "--pipeline", help="only this pipeline"),
     status: str | None = typer.Option(None, "--status", help="e.g. held, failed, crashed"),
+    kind: str = typer.Option(
+        "pipeline",
+        "--kind",
+        help="pipeline, evaluation, training, tuning, tuning-trial, or all (the recsys "
+        "commands record theirs as runs too)",
+    ),
     limit: int = typer.Option(50, min=1, max=10_000),
     as_json: bool = JsonOption,
 ) -> None:
@@ -153,7 +160,7 @@ def runs_list(
         rows = [
             _run_dict(r)
             for r in RunRecords(session, context.project_id).list(
-                pipeline=pipeline, status=status, limit=limit
+                pipeline=pipeline, status=status, kind=None if kind == "all" else kind, limit=limit
             )
         ]
     emit(
