@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from kibble.cli.output import JsonOption, console, emit, print_json, print_table
+from kibble.cli.output import JsonOption, console, emit, print_json, print_table, working
 from kibble.cli.state import state
 from kibble.errors import DataQualityError, UsageError
 
@@ -60,7 +60,7 @@ def ingest(
         records_path=records_path,
         allow_private_urls=context.settings.allow_private_urls,
     )
-    with console.status(f"loading {table}..."):
+    with working(f"loading {table}", as_json):
         result = run_ingest(
             context,
             source,

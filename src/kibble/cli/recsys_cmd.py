@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kibble.cli.output import JsonOption, err_console, print_json, print_table
+from kibble.cli.output import JsonOption, err_console, print_json, print_table, working
 from kibble.cli.state import state
 from kibble.errors import UsageError
 
@@ -139,16 +137,6 @@ def _load(
     return Inputs(matrix, catalog, user_frame, source)
 
 
-@contextmanager
-def _status(message: str, quiet: bool) -> Iterator[Any]:
-    """A spinner on stderr (never on stdout, so --json stays parseable)."""
-    if quiet:
-        yield lambda _msg: None
-        return
-    with err_console.status(message) as status:
-        yield lambda msg: status.update(f"{message}: {msg}")
-
-
 def _models(value: str) -> list[str]:
     from kibble.recsys.base import model_names
 
@@ -239,7 +227,7 @@ def evaluate_cmd(
         columns,
         text_cols,
     )
-    with _status("evaluating", as_json) as say:
+    with working("evaluating", as_json) as say:
         report = evaluate(
             inputs.interactions,
             items=inputs.items,
@@ -319,7 +307,7 @@ def train_cmd(
         columns,
         text_cols,
     )
-    with _status(f"training {name}", as_json):
+    with working(f"training {name}", as_json):
         result = train_on(
             context,
             inputs.interactions,
@@ -400,7 +388,7 @@ def tune_cmd(
         columns,
         text_cols,
     )
-    with _status(f"tuning {name}", as_json) as say:
+    with working(f"tuning {name}", as_json) as say:
         result = tune(
             context,
             inputs.interactions,
