@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@echo "== 2/3 updating pip"
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "== 3/3 installing kibble and its dependencies ($(EXTRAS)): a few minutes the first time"
-	@$(BIN)/python -m pip install --progress-bar on -e ".[$(EXTRAS)]" | grep -E "^(Collecting|Successfully)" || true
+	@$(BIN)/python -m pip install --progress-bar on -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 	@echo "== installed; 'source $(VENV)/bin/activate' puts kibble on your PATH"
 
