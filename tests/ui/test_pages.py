@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -205,6 +206,15 @@ def test_model_page_shows_metrics_side_by_side(client: TestClient, context: Cont
     assert "<th>ab.ctr_diff</th><th>ndcg@10</th>" in header and "ab.day" not in header
     assert [row[-2:] for row in versions] == [["0.02", "0.2"], ["0.01", "0.1"]]
     assert 'data-spec="spec-metrics-by-version"' in html
+    rates = _spec(html, "metrics-by-version")
+    assert rates["xaxis"]["categoryarray"] == ["v1", "v2"]  # versions in order, as labels
+    assert all(max(abs(y) for y in s["y"]) <= 1 for s in rates["series"])  # one unit
+
+
+def _spec(html: str, section: str) -> dict[str, Any]:
+    text = html.split(f'id="spec-{section}">')[1].split("</script>")[0]
+    spec: dict[str, Any] = json.loads(text)
+    return spec
 
 
 def test_held_run_shows_reasons_and_dag(client: TestClient, context: Context) -> None:
@@ -513,6 +523,14 @@ def test_run_links_to_model_then_deployment_and_lineage(
     assert 'href="/deployments?name=home" id="deployment-home"' in model_html
     assert 'href="/lineage?model=recommender&amp;version=2" id="lineage-2"' in model_html
     assert "Deployment home of model recommender" in client.get("/deployments?name=home").text
+    # the version's lineage: a left-to-right graph of labelled nodes, arrows for edges
+    graph = _spec(client.get("/lineage?model=recommender&version=2").text, "lineage-graph")
+    kinds = {trace["name"]: trace for trace in graph["traces"]}
+    assert {"version", "run"} <= set(kinds)
+    assert kinds["run"]["x"][0] < kinds["version"]["x"][0]  # made from: on the left
+    assert kinds["version"]["text"][0].startswith("version ")
+    assert graph["annotations"] and all(a["showarrow"] for a in graph["annotations"])
+    assert graph["xaxis"]["showticklabels"] is False  # no numeric axis to misread
 
 
 def _check(name: str, status: str, partition: str, at: datetime, **observed: Any) -> dict[str, Any]:

@@ -45,9 +45,30 @@ def _target_of(q: dict[str, str]) -> str:
     return ""
 
 
+KIND_COLOURS = {
+    "table": "#2b7bb9",
+    "run": "#7a5195",
+    "version": "#ef5675",
+    "deployment": "#ffa600",
+    "request": "#58a55c",
+    "artifact": "#888888",
+}
+
+
+def _kind_of(label: str, hover: str) -> str:
+    """What a node is, from how it is labelled: tables, runs, versions, deployments."""
+    if hover == "table":
+        return "table"
+    first = label.split(" ", 1)[0]
+    if first in ("run", "deployment", "request"):
+        return first
+    return "version" if " v" in label else "artifact"
+
+
 @dataclass
 class _Graph:
-    """Nodes placed by distance from the target: made-from on the left, derived on the right."""
+    """A left-to-right graph: what the target was made from on the left, what was derived
+    from it on the right, each node labelled and coloured by kind, edges as arrows."""
 
     nodes: list[dict[str, Any]] = field(default_factory=list)
     edges: list[tuple[int, int]] = field(default_factory=list)
@@ -56,36 +77,49 @@ class _Graph:
     def add(self, label: str, column: int, hover: str) -> int:
         row = self.per_column.get(column, 0)
         self.per_column[column] = row + 1
-        self.nodes.append({"label": label, "x": column, "y": -row, "hover": hover})
+        kind = _kind_of(label, hover)
+        text = label if kind in ("run", "deployment", "request") else f"{kind} {label}"
+        self.nodes.append({"label": text, "x": column, "y": -row, "hover": hover, "kind": kind})
         return len(self.nodes) - 1
 
     def section(self, title: str) -> dict[str, Any]:
-        edge_x: list[Any] = []
-        edge_y: list[Any] = []
-        for a, b in self.edges:
-            edge_x += [self.nodes[a]["x"], self.nodes[b]["x"], None]
-            edge_y += [self.nodes[a]["y"], self.nodes[b]["y"], None]
+        arrows = [
+            {
+                "x": self.nodes[b]["x"],
+                "y": self.nodes[b]["y"],
+                "ax": self.nodes[a]["x"],
+                "ay": self.nodes[a]["y"],
+                "xref": "x",
+                "yref": "y",
+                "axref": "x",
+                "ayref": "y",
+                "showarrow": True,
+                "arrowhead": 2,
+                "arrowcolor": "#999",
+                "standoff": 9,
+                "startstandoff": 9,
+                "text": "",
+            }
+            for a, b in self.edges
+        ]
+        kinds = sorted({n["kind"] for n in self.nodes}, key=list(KIND_COLOURS).index)
         traces = [
             {
-                "x": edge_x,
-                "y": edge_y,
-                "mode": "lines",
-                "type": "scatter",
-                "hoverinfo": "skip",
-                "line": {"color": "#999", "width": 1},
-            },
-            {
-                "x": [n["x"] for n in self.nodes],
-                "y": [n["y"] for n in self.nodes],
-                "text": [n["label"] for n in self.nodes],
-                "hovertext": [n["hover"] for n in self.nodes],
+                "x": [n["x"] for n in self.nodes if n["kind"] == kind],
+                "y": [n["y"] for n in self.nodes if n["kind"] == kind],
+                "text": [n["label"] for n in self.nodes if n["kind"] == kind],
+                "hovertext": [n["hover"] for n in self.nodes if n["kind"] == kind],
                 "hoverinfo": "text",
                 "mode": "markers+text",
                 "textposition": "top center",
                 "type": "scatter",
-                "marker": {"size": 14},
-            },
+                "name": kind,
+                "marker": {"size": 14, "color": KIND_COLOURS[kind]},
+            }
+            for kind in kinds
         ]
+        columns = [n["x"] for n in self.nodes] or [0]
+        rows = [n["y"] for n in self.nodes] or [0]
         return chart(
             "lineage-graph",
             title,
@@ -98,8 +132,15 @@ class _Graph:
             ],
             type="graph",
             traces=traces,
-            xaxis={"title": {"text": "made from  ←  target  →  derived"}, "zeroline": False},
-            yaxis={"visible": False},
+            annotations=arrows,
+            xaxis={
+                "title": {"text": "made from  →  target  →  derived"},
+                "range": [min(columns) - 0.7, max(columns) + 0.7],
+                "showticklabels": False,
+                "showgrid": False,
+                "zeroline": False,
+            },
+            yaxis={"visible": False, "range": [min(rows) - 0.7, max(rows) + 0.7]},
         )
 
 
