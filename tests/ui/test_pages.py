@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from kibble.api.dashboard import release_for_ui
 from kibble.context import Context
+from kibble.data.ingest import ingest
 from kibble.monitoring.points import Point
 from kibble.monitoring.store import record_metrics
 from kibble.pipelines import Pipeline, hold, run_pipeline, step
@@ -35,6 +36,7 @@ from kibble.store.repositories.data import DataRecords
 from kibble.store.repositories.registry import Registry
 from kibble.store.repositories.serving import ServedRequests
 from kibble.ui.app import Principal, create_ui
+from tests.data.helpers import products
 
 
 @pytest.fixture
@@ -507,6 +509,28 @@ def test_explain_shows_what_was_served(client: TestClient, context: Context) -> 
     html = client.get("/explain?request=req-1").text
     assert "als-v2" in html and "<td>2</td><td>i2</td>" in html
     assert "no served request" in client.get("/explain?request=nope").text
+
+
+def test_explain_names_products_by_title(client: TestClient, context: Context) -> None:
+    ingest(context, products(5), "products")
+    with context.store.session() as s:
+        ServedRequests(s, context.project_id).add_many(
+            [
+                {
+                    "request_id": "req-2",
+                    "deployment": "home",
+                    "user_id": "u7",
+                    "arm": "champion",
+                    "model_version": "knn-v3",
+                    "probability": 1.0,
+                    "items": [{"item_id": "3", "score": 0.9, "reasons": ["because of 1 (62%)"]}],
+                    "ts": datetime.now(UTC),
+                }
+            ]
+        )
+    sign_in(client, "viewer-token")
+    [row] = _cells(client.get("/explain?request=req-2").text, "served-items")
+    assert row[1] == "toy 3 (3)" and row[3] == "because of toy 1 (1) (62%)"
 
 
 def test_run_links_to_model_then_deployment_and_lineage(

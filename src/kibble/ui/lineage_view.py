@@ -7,15 +7,18 @@ only lays the trees out as tables and as an interactive Plotly graph.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from kibble.context import Context
-from kibble.errors import NotFoundError
+from kibble.errors import KibbleError, NotFoundError
 from kibble.lineage import downstream, upstream
 from kibble.store.models import (
     Deployment,
@@ -30,6 +33,8 @@ from kibble.store.repositories.serving import ServedRequests
 from kibble.ui.views import Page, cards, chart, json_block, link, table, when
 
 RECENT = 20
+BECAUSE = re.compile(r"because of (\S+?)(?=[ ,;]|$)")
+"""An item a reason names ("because of 49618 (62%)"): shown by its title when known."""
 
 
 def _short_digest(digest: str | None) -> str:
@@ -454,7 +459,29 @@ def _lineage_index(session: Session, project_id: str, prefix: str, page: Page) -
     return page
 
 
-def explain(session: Session, project_id: str, prefix: str, request_id: str) -> Page:
+def item_titles(ctx: Context, ids: list[str]) -> dict[str, str]:
+    """Product titles for item ids, from the project's ``products`` table when it has one
+    with a ``title`` column (the K9s shop does); {} otherwise, so ids still show."""
+    from kibble.data.tables import Tables
+
+    tables = Tables(ctx)
+    try:
+        if not ids or not tables.lake.exists("products"):
+            return {}
+        frame = tables.polars("products", columns=["item_id", "title"])
+    except KibbleError:
+        return {}
+    wanted = frame.filter(pl.col("item_id").cast(pl.String).is_in(ids))
+    return {str(i): str(t) for i, t in wanted.iter_rows() if t}
+
+
+def explain(
+    session: Session,
+    project_id: str,
+    prefix: str,
+    request_id: str,
+    titles: Callable[[list[str]], dict[str, str]] | None = None,
+) -> Page:
     """What was served for one request, by which deployment, arm and version, and the
     feedback it got; without an id, the latest requests to pick from."""
     page = Page("Explain", subtitle="Enter a request id: what was served, by which version, why.")
@@ -511,25 +538,44 @@ def explain(session: Session, project_id: str, prefix: str, request_id: str) -> 
             ],
         )
     )
-    page.add(
-        table(
-            "served-items",
-            f"What user {row.user_id} saw, and why",
-            ["rank", "item", "score", "because", "source"],
-            [[i + 1, *_item(item)] for i, item in enumerate(row.items)],
-        )
-    )
     feedback = session.scalars(
         sa.select(FeedbackEvent)
         .where(FeedbackEvent.project_id == project_id, FeedbackEvent.request_id == row.request_id)
         .order_by(FeedbackEvent.ts)
     ).all()
+    shown = [_item(item) for item in row.items]
+    mentioned = {str(i[0]) for i in shown} | {f.item_id for f in feedback}
+    for cells in shown:
+        mentioned |= set(BECAUSE.findall(str(cells[2] or "")))
+    named = titles(sorted(mentioned)) if titles else {}
+
+    def name(item_id: Any) -> Any:
+        title = named.get(str(item_id))
+        return f"{title} ({item_id})" if title else item_id
+
+    page.add(
+        table(
+            "served-items",
+            f"What user {row.user_id} saw, and why",
+            ["rank", "item", "score", "because", "source"],
+            [
+                [
+                    i + 1,
+                    name(item),
+                    score,
+                    BECAUSE.sub(lambda m: f"because of {name(m.group(1))}", why) if why else why,
+                    source,
+                ]
+                for i, (item, score, why, source) in enumerate(shown)
+            ],
+        )
+    )
     page.add(
         table(
             "served-feedback",
             "What the user did",
             ["event", "item", "at"],
-            [[f.event_type, f.item_id, when(f.ts)] for f in feedback],
+            [[f.event_type, name(f.item_id), when(f.ts)] for f in feedback],
             empty="no feedback for this request",
         )
     )
