@@ -137,7 +137,7 @@ def demo(
         "replay a run exactly, seasons included",
     ),
     quick: bool = typer.Option(
-        False, "--quick", help="small shop, 3 days (about a minute): what the test suite runs"
+        False, "--quick", help="small shop, 3 days (seconds): what the test suite runs"
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -149,7 +149,11 @@ def demo(
     live A/B against the champion with simulated users -> keep a clear winner or roll it
     back -> metrics, drift and feedback-loop monitoring -> alerts.
     Default faults: a late partition (the run holds, then resumes by itself), a cats launch
-    (drift) and a latency incident (feedback-loop alert). Uses --home (default ./.kibble).
+    (drift) and a latency incident (feedback-loop alert).
+
+    Each size runs in a home of its own (.kibble/demo, .kibble/demo-quick, ...) unless
+    --home or KIBBLE_HOME names one. The same run again reuses the finished one there;
+    other days or an unfinished run start that home afresh; it says which.
     """
     from kibble.k9s.demo import default_scenarios, run_demo
 
