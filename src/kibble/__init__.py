@@ -3,13 +3,6 @@
 The public API lives here; everything else is internal and may move.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("kibble")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+local"
-
 from typing import TYPE_CHECKING, Any
 
 from kibble.errors import KibbleError
@@ -77,6 +70,14 @@ def __getattr__(name: str) -> Any:
         from kibble.rollouts.service import start
 
         return start
+
+    if name == "__version__":  # importlib.metadata is slow to import; most commands never ask
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("kibble")
+        except PackageNotFoundError:  # pragma: no cover - a source tree without install
+            return "0.0.0+local"
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'kibble' has no attribute {name!r}")

@@ -58,6 +58,8 @@ def test_quick_demo_shows_the_whole_loop_and_records_it(home: Path) -> None:
     # alerts: the late data (resolved), drift on the cats launch, feedback loop on latency
     alerts = {a["kind"]: a for a in summary["alerts"]}
     assert alerts["data_late"]["status"] == "resolved"
+    # resolved, it says what happened, not what was feared
+    assert alerts["data_late"]["message"].startswith(f"partition {held[0]['date']} arrived late")
     drift = alerts["drift"]["evidence"]
     species = next(f for f in drift["features"] if f["feature"] == "species")
     assert species["drifted"] and "cat" in species["new_categories"] and species["psi"] > 0.2
@@ -118,3 +120,53 @@ def _assert_recorded(context: Context, summary: dict[str, Any]) -> None:
     psi = query_metrics(context, "drift.psi", "3650d", {"feature": "species"})
     assert any(p.window_start.date().isoformat() == last and p.value > 0.2 for p in psi)
     assert query_metrics(context, "model.ctr", "3650d", {"deployment": "k9s"})
+
+
+def demo_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kibble [ARGS]` as a reader runs it in ``folder``: no KIBBLE_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIBBLE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "kibble", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_demo_runs_are_safe_to_repeat(tmp_path: Path) -> None:
+    quick = demo_in(tmp_path, "demo", "--quick", "--until", "2026-11-30", "--json")
+    assert quick.returncode == 0, quick.stderr
+    home = tmp_path / ".kibble" / "demo-quick"
+    assert json.loads(quick.stdout)["home"] == str(home)
+    # the same run again: reused, said so, nothing redone
+    again = demo_in(tmp_path, "demo", "--quick", "--until", "2026-11-30")
+    assert again.returncode == 0, again.stderr
+    assert f"reused the finished demo-quick run in {home}" in again.stdout
+    assert "Promotions" in again.stdout  # its summary is shown again
+    # another size gets a home of its own and leaves the quick one alone
+    before = (home / "demo.json").read_text()
+    small = demo_in(
+        tmp_path,
+        "demo",
+        "--days",
+        "2",
+        "--products",
+        "1000",
+        "--users",
+        "500",
+        "--until",
+        "2026-11-30",
+    )
+    assert small.returncode == 0, small.stderr
+    assert (tmp_path / ".kibble" / "demo-2d-1000p-500u" / "demo.json").exists()
+    assert (home / "demo.json").read_text() == before
+    # other days in the same size start that home afresh, and say so
+    later = demo_in(tmp_path, "demo", "--quick", "--until", "2026-12-01", "--json")
+    assert later.returncode == 0, later.stderr
+    assert json.loads(later.stdout)["days"][-1]["date"] == "2026-12-01"
+    # a home holding one size refuses another: never overwrite another run's data
+    refused = demo_in(tmp_path, "--home", str(home), "demo", "--days", "2", "--until", "2026-11-30")
+    assert refused.returncode == 2 and "holds the demo-quick run" in refused.stderr

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import Progress
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 from kibble.cli.output import JsonOption, console, print_json, print_table
 from kibble.cli.state import CliState, state
@@ -50,6 +52,8 @@ def simulate_cmd(
     (tables products, users, orders) and one landing folder per day.
     """
     from datetime import date
+
+    from rich.progress import Progress
 
     from kibble.k9s.simulate import simulate
 
@@ -133,7 +137,7 @@ def demo(
         "replay a run exactly, seasons included",
     ),
     quick: bool = typer.Option(
-        False, "--quick", help="small shop, 3 days (about a minute): what the test suite runs"
+        False, "--quick", help="small shop, 3 days (seconds): what the test suite runs"
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -145,7 +149,11 @@ def demo(
     live A/B against the champion with simulated users -> keep a clear winner or roll it
     back -> metrics, drift and feedback-loop monitoring -> alerts.
     Default faults: a late partition (the run holds, then resumes by itself), a cats launch
-    (drift) and a latency incident (feedback-loop alert). Uses --home (default ./.kibble).
+    (drift) and a latency incident (feedback-loop alert).
+
+    Each size runs in a home of its own (.kibble/demo, .kibble/demo-quick, ...) unless
+    --home or KIBBLE_HOME names one. The same run again reuses the finished one there;
+    other days or an unfinished run start that home afresh; it says which.
     """
     from kibble.k9s.demo import default_scenarios, run_demo
 
@@ -188,17 +196,47 @@ def demo(
     marker = {"size": size, "config": json.loads(config.to_json()), "ran_at": _now()}
     (home / MARKER).write_text(json.dumps(marker))
     context = cli.context()
-    with Progress(console=console, transient=True, disable=as_json) as progress:
-        task = progress.add_task("running the K9s shop", total=days)
+    with _day_progress(days, quiet=as_json) as progress:
+        task = progress.add_task("starting", total=days, day=f"1/{days}")
 
         def on_day(entry: dict[str, object]) -> None:
             progress.advance(task)
+            done = int(progress.tasks[0].completed)
+            progress.update(task, day=f"{min(done + 1, days)}/{days}")
             if not as_json:
                 console.print(f"{entry['date']}: {entry['status']} (champion {entry['champion']})")
 
-        summary = run_demo(home, config, context=context, on_day=on_day)
+        def on_step(what: str) -> None:
+            progress.update(task, description=what)
+
+        summary = run_demo(home, config, context=context, on_day=on_day, on_step=on_step)
     (home / MARKER).write_text(json.dumps({**marker, "summary": summary}, default=str))
     _show(summary, as_json)
+
+
+def _day_progress(days: int, *, quiet: bool) -> Progress:
+    """Day n of N, what the day is doing, a bar and the time left (estimated from the days
+    done); only on a terminal, never with --json."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("day {task.fields[day]}"),
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TextColumn("about"),
+        TimeRemainingColumn(),
+        TextColumn("left"),
+        console=console,
+        transient=True,
+        disable=quiet or not console.is_terminal,
+    )
 
 
 MARKER = "demo.json"

@@ -6,14 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from sqlalchemy import select
 
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
 from kibble.errors import UsageError
-from kibble.registry.promotion import stored_policy
-from kibble.store.models import GateReportRecord, ModelVersion, RegisteredModel
-from kibble.store.repositories.registry import ALIASES, Registry
 
 app = typer.Typer(
     help=(
@@ -28,6 +24,11 @@ app = typer.Typer(
 @app.command("list")
 def list_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List registered models with their latest version and champion."""
+    from sqlalchemy import select
+
+    from kibble.store.models import ModelVersion, RegisteredModel
+    from kibble.store.repositories.registry import Registry
+
     context = state(ctx).context()
     rows = []
     with context.store.session() as s:
@@ -56,6 +57,12 @@ def show_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Show versions, aliases, gate verdicts and the alias history of one model."""
+    from sqlalchemy import select
+
+    from kibble.registry.promotion import stored_policy
+    from kibble.store.models import GateReportRecord, ModelVersion
+    from kibble.store.repositories.registry import ALIASES, Registry
+
     context = state(ctx).context()
     with context.store.session() as s:
         reg = Registry(s, context.project_id)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kibble.artifacts.formats import NPZ
-from kibble.cli.output import JsonOption, err_console, print_json, print_table
+from kibble.cli.output import JsonOption, err_console, print_json, print_table, working
 from kibble.cli.state import state
 from kibble.errors import UsageError
 
@@ -34,7 +31,10 @@ app = typer.Typer(
 )
 
 InteractionsOpt = typer.Option(
-    ..., "--interactions", "-i", help="events file: CSV, TSV or Parquet, one row per event"
+    ...,
+    "--interactions",
+    "-i",
+    help="events file or folder (partition folders too): CSV, TSV or Parquet, one row per event",
 )
 ItemsOpt = typer.Option(
     None,
@@ -139,16 +139,6 @@ def _load(
         "event_col": event_col,
     }
     return Inputs(matrix, catalog, user_frame, source)
-
-
-@contextmanager
-def _status(message: str, quiet: bool) -> Iterator[Any]:
-    """A spinner on stderr (never on stdout, so --json stays parseable)."""
-    if quiet:
-        yield lambda _msg: None
-        return
-    with err_console.status(message) as status:
-        yield lambda msg: status.update(f"{message}: {msg}")
 
 
 def _models(value: str) -> list[str]:
@@ -266,7 +256,7 @@ def evaluate_cmd(
         columns,
         text_cols,
     )
-    with _status("evaluating", as_json) as say:
+    with working("evaluating", as_json) as say:
         report = evaluate(
             inputs.interactions,
             items=inputs.items,
@@ -334,6 +324,7 @@ def train_cmd(
     With --executor ray the fit runs as a Ray task; the artifact is the same as a local
     fit's. Register the printed digest with `kibble models` to take it towards production.
     """
+    from kibble.artifacts.formats import NPZ
     from kibble.recsys.remote import train_on
     from kibble.recsys.runs import record_run
 
@@ -352,7 +343,7 @@ def train_cmd(
         columns,
         text_cols,
     )
-    with _status(f"training {name}", as_json):
+    with working(f"training {name}", as_json):
         result = train_on(
             context,
             inputs.interactions,
@@ -441,7 +432,7 @@ def tune_cmd(
         columns,
         text_cols,
     )
-    with _status(f"tuning {name}", as_json) as say:
+    with working(f"tuning {name}", as_json) as say:
         result = tune(
             context,
             inputs.interactions,

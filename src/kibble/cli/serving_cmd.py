@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 import typer
+
+if TYPE_CHECKING:
+    from kibble.context import Context
 
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
-from kibble.context import Context
 from kibble.errors import UsageError
 
 rollout_app = typer.Typer(
@@ -105,6 +107,8 @@ DeploymentOption = typer.Option(
 
 def _deployment(context: Context, given: str | None) -> str:
     """The deployment named, or the project's only one (the demo's is `k9s`)."""
+    import sqlalchemy as sa
+
     if given:
         return given
     from kibble.store.models import Deployment

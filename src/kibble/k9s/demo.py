@@ -99,6 +99,8 @@ class DemoState:
     numbers: dict[int, dict[str, Any]] = field(default_factory=dict)
     ab_results: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
+    step: Callable[[str], None] = lambda _what: None
+    """Told what the day is doing now (the CLI's progress bar shows it)."""
 
     def date(self, day: int) -> str:
         return self.shop.config.day(day).isoformat()
@@ -340,9 +342,12 @@ def _train_and_test(state: DemoState, day: int) -> Traffic | None:
         state.champion = state.baseline = version
         state.numbers[version] = {"date": state.date(day), "reason": "baseline"}
         return None
+    state.step("training candidates")
     versions = {name: _register(state, day, name, params) for name, params in CANDIDATES.items()}
     traffic = Traffic(prefix=f"{state.date(day)}-")
-    for version, _name in _gate(state, day, versions):
+    state.step("gating candidates")
+    for version, name in _gate(state, day, versions):
+        state.step(f"A/B testing {name}-v{version}")
         _canary(state, day, version, traffic)
     return traffic
 
@@ -394,7 +399,9 @@ def _monitor(state: DemoState, day: int, traffic: Traffic | None) -> None:
 
 
 def _accept(state: DemoState, day: int) -> None:
-    _monitor(state, day, _train_and_test(state, day))
+    traffic = _train_and_test(state, day)
+    state.step("monitoring")
+    _monitor(state, day, traffic)
 
 
 def _resume_held(state: DemoState, today: int) -> None:
@@ -420,11 +427,13 @@ def _resume_held(state: DemoState, today: int) -> None:
 def run_day(state: DemoState, day: int) -> dict[str, Any]:
     """One daily run; returns its summary entry."""
     shop, ctx = state.shop, state.context
+    state.step("landing the day's files")
     write_day(shop, state.out, day)
     write_database(shop, state.out, day)
     _resume_held(state, day)
     entry: dict[str, Any] = {"date": state.date(day), "held_reasons": []}
     state.days.append(entry)
+    state.step("ingesting and checking")
     run = run_pipeline(gates, {"day": entry["date"]}, context=ctx, ref=REF_GATES)
     entry.update(run_id=run.run_id, run_status=run.status)
     if run.status == "held":
@@ -490,6 +499,7 @@ def run_demo(
     *,
     context: Context,
     on_day: Callable[[dict[str, Any]], None] | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the whole demo in ``home``; returns the summary (the `--json` document)."""
     started = time.perf_counter()
@@ -500,6 +510,8 @@ def run_demo(
     factory = factory.model_copy(update={"models": {MODEL: DEMO_GATES}})
     factory_version, _ = apply(context, factory, note="kibble demo: the K9s factory")
     state = DemoState(Shop.build(config), out, context)
+    if on_step is not None:
+        state.step = on_step
     for day in range(config.days):
         entry = run_day(state, day)
         if on_day is not None:
