@@ -1,5 +1,5 @@
-"""The default hybrid: a learned blend of trending popularity, CF, the sequence model and
-content.
+"""The default hybrid: a learned blend of trending popularity, CF, the sequence model,
+content and, when the catalogue brings one, an external trends feed.
 
 Each member's scores are standardised per user; the blend is their weighted sum, with
 weights fitted on a validation period carved from the end of the training data (never
@@ -12,8 +12,8 @@ and refresh only users' profiles, unless ``refit`` is ``full``).
 Items with little history lean on content (``item_shrink``): a new or seasonal item has
 no CF or sequence signal yet, so its score there is its content match; its trend is a
 count already and stays its own, except that an item nobody touched yet gets the
-typical item's trend rather than the lowest. Items
-whose season just opened get a push in proportion to that match.
+typical item's trend rather than the lowest. Items whose season just opened get a push
+in proportion to that match.
 """
 
 from __future__ import annotations
@@ -100,6 +100,8 @@ class Hybrid(Recommender):
                 f"the hybrid has no member {unknown[0] if unknown else '(none)'!r}",
                 hint=f"choose members from: {', '.join(MEMBERS)}",
             )
+        if str(self._params["refit"]) not in ("fast", "full"):
+            raise UsageError("the hybrid's refit is fast or full", hint="--param refit=fast")
         self.parts: dict[str, Recommender] = {}
         self.weights: dict[str, float] = {}
         self.validation: dict[str, Any] = {}
@@ -141,8 +143,6 @@ class Hybrid(Recommender):
             inner = self._learn(interactions, items)
         self.parts = {}
         fast = str(self._params["refit"]) == "fast"
-        if str(self._params["refit"]) not in ("fast", "full"):
-            raise UsageError("refit must be fast or full", hint="--param refit=fast")
         for member in self._members():
             if member in ITEM_LEVEL:
                 continue
