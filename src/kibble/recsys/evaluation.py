@@ -176,8 +176,12 @@ def validation_ndcg(
     items: ItemCatalog | None,
     k: int,
 ) -> float:
+    """NDCG@K of a fresh fit on the split's warm users (tuning's objective)."""
+    return warm_ndcg(create_model(name, **dict(params)).fit(split.train, items), split, k)
+
+
+def warm_ndcg(model: Recommender, split: Split, k: int) -> float:
     """NDCG@K on the split's warm users (all of them when none is warm): the headline."""
-    model = create_model(name, **dict(params)).fit(split.train, items)
     users, per_user, _ = score_model(model, split, k)
     warm = np.diff(split.train.matrix.indptr)[users] >= COLD_USER_THRESHOLD
     values = per_user["ndcg"][warm] if warm.any() else per_user["ndcg"]
