@@ -333,11 +333,9 @@ def evaluate(
                 fit_seconds=fit_seconds,
                 tuned=tuned.get(name, []),
                 intervals=intervals,
-                learned=dict(getattr(model, "validation", {}) or {}),
+                learned=_learned(model),
             )
         )
-        if name == "hybrid":
-            reports[-1].learned["weights"] = dict(getattr(model, "weights", {}))
     _compare_with_baseline(reports, counted, k, resamples, seed)
     protocol = _protocol(
         split,
@@ -364,6 +362,15 @@ def evaluate(
         user_segments=np.where(warm, "warm", "cold").tolist(),
         protocol=protocol,
     )
+
+
+def _learned(model: Recommender) -> dict[str, Any]:
+    """What a model chose on its own validation period (the blend: its weights)."""
+    learned = dict(getattr(model, "validation", {}) or {})
+    weights = getattr(model, "weights", None)
+    if isinstance(weights, dict):
+        learned["weights"] = dict(weights)
+    return learned
 
 
 def _rounded(pair: tuple[float, float]) -> list[float]:
