@@ -97,6 +97,7 @@ def test_evaluate_table_output_marks_baseline(files: Path, home: Path) -> None:
     assert "recorded as run" in result.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_reads_a_shops_own_products_and_counts_chosen_users(
     files: Path, home: Path
 ) -> None:
