@@ -113,6 +113,36 @@ def redeliver_cmd(
         console.print(f"re-delivered {result.date}: {result.events} events -> {result.path}")
 
 
+@app.command("trends")
+def trends_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="a folder written by `kibble k9s simulate`"),
+    serve: bool = typer.Option(False, "--serve", help="then serve the feed over HTTP"),
+    port: int = typer.Option(8765, "--port", help="port for --serve (127.0.0.1)"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Publish the external trends feed for every simulated day: mentions per category and
+    product (seasonal, bursty) in OUT/trends/date=YYYY-MM-DD/trends.csv, ingestible as the
+    built-in `trends` table; --serve also serves it over HTTP until interrupted."""
+    from kibble.k9s.simulate import load_shop
+    from kibble.k9s.trends import serve_trends, write_all_trends
+
+    paths = write_all_trends(load_shop(out), out)
+    if as_json:
+        print_json({"files": [str(p) for p in paths]})
+    else:
+        console.print(f"wrote {len(paths)} day(s) of the trends feed under {out / 'trends'}")
+    if serve:
+        import time
+
+        with serve_trends(out, port) as base:
+            console.print(f"serving {base}/trends/date=YYYY-MM-DD/trends.csv (Ctrl-C stops)")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return
+
+
 @app.command("config")
 def config_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="a folder written by `kibble k9s simulate`"),

@@ -41,6 +41,11 @@ ItemsOpt = typer.Option(
     "--items",
     help="item file (text, category, species, stock, seasons as MM-DD): a shop's products",
 )
+TrendsOpt = typer.Option(
+    None,
+    "--trends",
+    help="trends feed (date, kind product|category, key, mentions): the hybrid blends it in",
+)
 UserFileOpt = typer.Option(None, "--user-file", help="user file with attribute columns to slice by")
 UserColOpt = typer.Option("user_id", "--user-col", help="user id column")
 ItemColOpt = typer.Option("item_id", "--item-col", help="item id column")
@@ -98,6 +103,7 @@ def _load(
     event_col: str | None,
     columns: str | None,
     text_cols: str | None,
+    trends: Path | None = None,
 ) -> Inputs:
     from kibble.recsys.catalog import ItemCatalog
     from kibble.recsys.interactions import Interactions
@@ -128,11 +134,17 @@ def _load(
         catalog = ItemCatalog.from_table(
             item_frame, item_col=item_col, text_cols=_split(text_cols) or None
         )
+    if trends is not None:
+        from kibble.recsys.trends import FEED_COLUMNS, TrendFeed
+
+        catalog = catalog or ItemCatalog(item_ids=matrix.item_ids)
+        catalog.trends = TrendFeed.from_table(read_table(trends, required=FEED_COLUMNS))
     user_frame = read_table(users, required=[user_col]) if users is not None else None
     source = {
         "interactions": str(interactions),
         "items": str(items) if items else None,
         "users": str(users) if users else None,
+        "trends": str(trends) if trends else None,
         "rows": frame.height,
         "columns": {"user": user_col, "item": item_col, "time": time_col},
         "weight_col": weight_col,
@@ -200,6 +212,7 @@ def evaluate_cmd(
     ctx: typer.Context,
     interactions: Path = InteractionsOpt,
     items: Path | None = ItemsOpt,
+    trends: Path | None = TrendsOpt,
     user_file: Path | None = UserFileOpt,
     user_col: str = UserColOpt,
     item_col: str = ItemColOpt,
@@ -255,6 +268,7 @@ def evaluate_cmd(
         event_col,
         columns,
         text_cols,
+        trends,
     )
     with working("evaluating", as_json) as say:
         report = evaluate(
@@ -305,6 +319,7 @@ def train_cmd(
     ctx: typer.Context,
     interactions: Path = InteractionsOpt,
     items: Path | None = ItemsOpt,
+    trends: Path | None = TrendsOpt,
     user_col: str = UserColOpt,
     item_col: str = ItemColOpt,
     time_col: str | None = TimeColOpt,
@@ -342,6 +357,7 @@ def train_cmd(
         event_col,
         columns,
         text_cols,
+        trends,
     )
     with working(f"training {name}", as_json):
         result = train_on(
@@ -388,6 +404,7 @@ def tune_cmd(
     ctx: typer.Context,
     interactions: Path = InteractionsOpt,
     items: Path | None = ItemsOpt,
+    trends: Path | None = TrendsOpt,
     user_col: str = UserColOpt,
     item_col: str = ItemColOpt,
     time_col: str | None = TimeColOpt,
@@ -431,6 +448,7 @@ def tune_cmd(
         event_col,
         columns,
         text_cols,
+        trends,
     )
     with working(f"tuning {name}", as_json) as say:
         result = tune(
