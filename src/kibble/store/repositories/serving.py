@@ -238,7 +238,7 @@ class ServedRequests:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _as_columns(rows: Sequence[sa.Row[Any]], names: list[str]) -> dict[str, list[Any]]:
+def _as_columns(rows: Sequence[Sequence[Any]], names: list[str]) -> dict[str, list[Any]]:
     """Rows as one list per column: what a data frame is built from without a Python
     object per row."""
     values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
