@@ -292,6 +292,17 @@ def evaluate(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         }
         for outcome in done.retired
     ]
+    rows += [
+        {
+            "rule": rule.name,
+            "labels": {},
+            "value": None,
+            "firing": False,
+            "action": f"no {rule.metric} points",
+            "alert_id": "",
+        }
+        for rule in done.idle
+    ]
     emit(
         rows,
         as_json,
