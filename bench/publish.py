@@ -55,7 +55,10 @@ def section(result: dict[str, Any]) -> str:
     for name, value in result.get("figures", {}).items():
         lines.append(f"| figure | {name} | {_value(value, units.get(name, ''))} | |")
     for name, value in result.get("ratios", {}).items():
-        lines.append(f"| ratio | {name} | {value:.3f}x | |")
+        if value is None:
+            lines.append(f"| ratio | {name} | n/a | peer at 0 |")
+        else:
+            lines.append(f"| ratio | {name} | {value:.3f}x | |")
     for name, description in result.get("targets", {}).items():
         verdict = "met" if result["met"][name] else "**missed**"
         lines.append(f"| target | {name} | {verdict} | {description} |")
