@@ -11,9 +11,9 @@ cheapest), and each time both until the flow returns and until Prefect's API has
 recorded every task run completed (it reports task states in the background, so the
 flow returns first; kibble records each step before the next one starts, so the ratios
 use the recorded time). Metaflow runs each step as its own process, as
-``python flow.py run`` does. Each figure is a whole run's wall time over the 200 steps, the best of 3 runs after a
-warm-up (that starts Prefect's ephemeral API server), for kibble and Prefect alike;
-Metaflow's one run takes minutes, so it runs once.
+``python flow.py run`` does. Each figure is a whole run's wall time over the 200 steps,
+the best of 3 runs after a warm-up (that starts Prefect's ephemeral API server), for
+kibble and Prefect alike; Metaflow's one run takes minutes, so it runs once.
 """
 
 from __future__ import annotations
@@ -68,8 +68,11 @@ PREFECT_SCRIPT = textwrap.dedent(
         runs = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            found = client.read_task_runs(flow_run_filter=runs, limit=n + 10)
-            if sum(r.state_type == "COMPLETED" for r in found) >= n:
+            done, page = 0, 0
+            while found := client.read_task_runs(flow_run_filter=runs, limit=200, offset=page):
+                done += sum(r.state_type == "COMPLETED" for r in found)
+                page += len(found)
+            if done >= n:
                 return
             time.sleep(0.02)
         raise SystemExit("prefect never recorded the task runs as completed")
@@ -149,7 +152,10 @@ def prefect_seconds(python: str, n: int) -> dict[str, float]:
         )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
-        raise SystemExit(f"prefect run failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        raise SystemExit(
+            f"prefect run failed (exit {done.returncode}):\n{done.stderr[:3000]}\n...\n"
+            f"{done.stderr[-1000:]}"
+        )
     return {k: float(v) for k, v in json.loads(lines[-1]).items()}
 
 
