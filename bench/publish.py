@@ -31,8 +31,22 @@ shared 2-core machine a load of 6 makes every latency two to three times worse.
 
 
 def _value(value: float, unit: str) -> str:
-    text = f"{value:,.4g}"
+    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4g}"
     return f"{text} {unit}".strip()
+
+
+def summary(results: list[dict[str, Any]]) -> str:
+    """One line per bench: its targets, met or missed, and the load it ran under."""
+    lines = ["| bench | load (1 min) | targets met | targets missed |", "|---|---|---|---|"]
+    for result in results:
+        met = [name for name, ok in result["met"].items() if ok]
+        missed = [name for name, ok in result["met"].items() if not ok]
+        load = result.get("env", {}).get("loadavg_1m", {}).get("start", "?")
+        lines.append(
+            f"| [{result['bench']}](#{result['bench']}) | {load} | {', '.join(met) or '-'} "
+            f"| {', '.join(missed) or '-'} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def section(result: dict[str, Any]) -> str:
@@ -79,7 +93,7 @@ def render(folder: Path) -> str:
             + ", ".join(f"`bench/{b}.py`" for b in missing)
             + ".\n"
         )
-    parts += [section(r) for r in results]
+    parts += [summary(results), *(section(r) for r in results)]
     return "\n".join(parts)
 
 
