@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         SourceSpec,
         TableSpec,
     )
+    from kibble.models.log import log_model
     from kibble.monitoring.deployment import monitor_deployment
     from kibble.pipelines import Hold, Pipeline, hold, release, resume_run, run_pipeline, step
     from kibble.registry.lifecycle import (
@@ -63,6 +64,7 @@ _LAZY = {
         ("archive_model", "gate_model", "promote_model", "register_model", "rollback_model"),
         "kibble.registry.lifecycle",
     ),
+    "log_model": "kibble.models.log",
     "monitor_deployment": "kibble.monitoring.deployment",
     **dict.fromkeys(
         ("Hold", "Pipeline", "hold", "release", "resume_run", "run_pipeline", "step"),
@@ -106,6 +108,7 @@ __all__ = [
     "gate_model",
     "hold",
     "load_settings",
+    "log_model",
     "monitor_deployment",
     "promote_model",
     "register_model",
