@@ -106,9 +106,9 @@ def dump_bundle(
     trusted = list(trusted or [])
     try:
         payload, fmt = _skops_dump(model, trusted), "skops"
-    except UnsafeInputError:
-        raise
     except Exception as exc:
+        if isinstance(exc, UnsafeInputError) and not allow_pickle:
+            raise  # names the types to trust
         if not allow_pickle:
             raise UnsafeInputError(
                 f"the {type(model).__name__} cannot be saved safely: skops says "
