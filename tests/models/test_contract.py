@@ -62,10 +62,10 @@ def test_types_outside_sklearn_must_be_trusted_by_name(context: Context) -> None
 
 def test_a_pickle_only_model_is_refused_without_the_opt_in(context: Context) -> None:
     sig = {"country": "str"}
-    with pytest.raises(UnsafeInputError, match="nobody trusted: re.Pattern"):
+    with pytest.raises(UnsafeInputError, match=r"nobody trusted: re\.Pattern"):
         log_model(MatchesCountry(), "rx", signature=sig, context=context)
     trusted = ["re.Pattern", f"{MatchesCountry.__module__}.MatchesCountry"]
-    with pytest.raises(UnsafeInputError, match="cannot be saved safely.*allow_pickle=True"):
+    with pytest.raises(UnsafeInputError, match=r"cannot be saved safely.*allow_pickle=True"):
         log_model(MatchesCountry(), "rx", signature=sig, trusted=trusted, context=context)
     with pytest.warns(UserWarning, match="stored as pickle"):
         version = log_model(

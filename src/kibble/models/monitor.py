@@ -89,6 +89,7 @@ def monitor_model(
         pl.DataFrame({"prediction": expected}), pl.DataFrame({"prediction": predictions})
     )
     out["input_drift"], out["prediction_drift"] = drift.as_dict(), moved.as_dict()
+    out["alerts"] = []
     if alert:
         for kind, report in (("input_drift", drift), ("prediction_drift", moved)):
             if report.drifted:
@@ -100,4 +101,5 @@ def monitor_model(
                     f"against {model_name}'s training data",
                     report.as_dict(),
                 )
+                out["alerts"].append(kind)
     return out
