@@ -11,14 +11,19 @@ import polars as pl
 
 from kibble.context import Context
 from kibble.data.contracts import Contract
-from kibble.data.contracts.model import Column
+from kibble.data.contracts.model import Column, ColumnType
 from kibble.data.tables import Tables
 from kibble.errors import NotFoundError
 from kibble.models.evaluate import frame_rows
 from kibble.models.log import load_logged
 from kibble.serving.pointers import resolve_aliases
 
-TYPES = {pl.Int64: "int64", pl.Float64: "float64", pl.Boolean: "bool", pl.String: "string"}
+TYPES: dict[pl.DataType, ColumnType] = {
+    pl.Int64(): "int64",
+    pl.Float64(): "float64",
+    pl.Boolean(): "bool",
+    pl.String(): "string",
+}
 
 
 def _contract(name: str, frame: pl.DataFrame) -> Contract:
@@ -26,7 +31,7 @@ def _contract(name: str, frame: pl.DataFrame) -> Contract:
         name=name,
         description="scores written by kibble.steps.score",
         columns=[
-            Column(name=c, type=TYPES.get(t, "string"), nullable=True)  # type: ignore[arg-type]
+            Column(name=c, type=TYPES.get(t, "string"), nullable=True)
             for c, t in frame.schema.items()
         ],
     )

@@ -202,7 +202,7 @@ def attach(
         if not public:
             with context.store.session() as session:
                 authorize_header(session, authorization, context.project, "serving.write")
-        rows = []
+        rows: list[dict[str, Any]] = []
         for item in body.labels:
             sealed = ids.verify(item.request_id)
             rows.append(
