@@ -4,9 +4,10 @@ A scikit-learn gradient-boosting classifier (a one-hot pipeline in front), logge
 ``kibble.log_model`` and served by ``kibble serve`` at ``POST /v1/models/NAME/predict``
 (signature check, routing, signed request id, request log, metrics). The peer is a bare
 FastAPI app loading the same skops file, taking the same JSON rows and answering the
-same prediction and score, and doing nothing else. Both run one native thread (as
-kibble does for row-at-a-time answers). One client sends single-row requests one after
-the other, alternating servers round by round so load on the host hits both alike.
+same prediction and score, and doing nothing else. Both run one native thread
+(``OMP_NUM_THREADS=1``; kibble sets that per request thread by itself). One client
+sends single-row requests one after the other, alternating servers round by round so
+load on the host hits both alike.
 Prints p50/p99 per server and the ratio kibble / bare (target: p50 within 1.5x).
 Run: ``.venv/bin/python bench/predict.py [--quick]``.
 """
@@ -112,12 +113,13 @@ def main() -> None:
     if "--help" in sys.argv or "-h" in sys.argv:
         print(__doc__)
         return
-    rounds, per_round = (5, 100) if "--quick" in sys.argv else (10, 200)
+    rounds, per_round = (4, 50) if "--quick" in sys.argv else (10, 200)
     bench = Bench("predict")
     home = Path(tempfile.mkdtemp(prefix="kibble-bench-predict-"))
     with bench.timed("train_and_log"):
         skops_file = train(home)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIBBLE_")}
+    env["OMP_NUM_THREADS"] = "1"  # both servers: row-at-a-time, one native thread
     root = str(Path(__file__).parent.parent)
     ports = {"kibble": free_port(), "bare": free_port()}
     serve = [sys.executable, "-m", "kibble", "--home", str(home), "serve", "--model", "buyers"]
@@ -145,7 +147,7 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{ports['bare']}/docs", procs["bare"])
         with httpx.Client(timeout=30) as client:
             for url in urls.values():  # unmeasured warm-up
-                sequential(client, url, rows[:50])
+                sequential(client, url, rows[:20])
             for i in range(rounds):
                 order = ("kibble", "bare") if i % 2 == 0 else ("bare", "kibble")
                 for name in order:

@@ -20,4 +20,3 @@ def test_score_table_writes_a_versioned_table_of_answers(context: Context) -> No
     frame = Tables(context).polars("visitor_scores")
     assert frame.columns == ["visitor_id", "prediction", "score", "model_version"]
     assert frame["score"].is_between(0, 1).all() and frame.height == 50
-

@@ -7,6 +7,7 @@ feedback joined to the logged prediction by its signed request id.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -74,7 +75,6 @@ class TabularHolder(ModelHolder):
 
     def _load(self, ref: VersionRef) -> Any:
         bundle = load_logged(self.context, ref.digest)
-        single_threaded()  # row-at-a-time answers: no OpenMP pools spinning
         reference = bundle.manifest.reference
         if reference:  # warm every path before traffic
             row = {c: v[0] for c, v in reference.items() if v}
@@ -85,7 +85,18 @@ class TabularHolder(ModelHolder):
         return  # no product catalogue behind a tabular model
 
 
+_threads = threading.local()
+
+
+def _one_native_thread() -> None:
+    """OpenMP's limit is per calling thread: set it once in each request thread."""
+    if not getattr(_threads, "limited", False):
+        single_threaded()
+        _threads.limited = True
+
+
 def _answer(bundle: Bundle, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    _one_native_thread()
     checked = check_rows(bundle.manifest.signature, rows)
     frame = pd.DataFrame(checked, columns=bundle.manifest.signature.names)
     predictions = np.asarray(bundle.model.predict(frame)).tolist()
