@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         TableSpec,
     )
     from kibble.models.log import log_model
+    from kibble.models.monitor import monitor_model
     from kibble.monitoring.deployment import monitor_deployment
     from kibble.pipelines import Hold, Pipeline, hold, release, resume_run, run_pipeline, step
     from kibble.registry.lifecycle import (
@@ -65,6 +66,7 @@ _LAZY = {
         "kibble.registry.lifecycle",
     ),
     "log_model": "kibble.models.log",
+    "monitor_model": "kibble.models.monitor",
     "monitor_deployment": "kibble.monitoring.deployment",
     **dict.fromkeys(
         ("Hold", "Pipeline", "hold", "release", "resume_run", "run_pipeline", "step"),
@@ -110,6 +112,7 @@ __all__ = [
     "load_settings",
     "log_model",
     "monitor_deployment",
+    "monitor_model",
     "promote_model",
     "register_model",
     "release",
