@@ -107,6 +107,10 @@ def test_drifted_inputs_open_an_alert(context: Context, held_out: Any) -> None:
             assert (
                 client.post("/v1/models/buyers/predict", json={"inputs": [row]}).status_code == 200
             )
+        anonymous = client.post(
+            "/v1/models/buyers/labels", json={"labels": [{"request_id": "r1", "label": 1}]}
+        )
+        assert anonymous.status_code == 401  # labels move rollouts: a serving.write token
         app.state.requests.flush()
     health = monitor_model(context, "shop", "buyers")
     assert "pages" in health["input_drift"]["drifted"]
