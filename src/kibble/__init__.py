@@ -22,6 +22,8 @@ if TYPE_CHECKING:
         SourceSpec,
         TableSpec,
     )
+    from kibble.models.log import log_model
+    from kibble.models.monitor import monitor_model
     from kibble.monitoring.deployment import monitor_deployment
     from kibble.pipelines import Hold, Pipeline, hold, release, resume_run, run_pipeline, step
     from kibble.registry.lifecycle import (
@@ -56,6 +58,8 @@ _LAZY = {
         ("archive_model", "gate_model", "promote_model", "register_model", "rollback_model"),
         "kibble.registry.lifecycle",
     ),
+    "log_model": "kibble.models.log",
+    "monitor_model": "kibble.models.monitor",
     "monitor_deployment": "kibble.monitoring.deployment",
     **dict.fromkeys(
         ("Hold", "Pipeline", "hold", "release", "resume_run", "run_pipeline", "step"),
@@ -107,7 +111,9 @@ __all__ = [
     "gate_model",
     "hold",
     "load_settings",
+    "log_model",
     "monitor_deployment",
+    "monitor_model",
     "promote_model",
     "register_model",
     "release",
