@@ -5,6 +5,7 @@ labels arrive (joined to the logged prediction by request id). Drift opens an al
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,16 @@ def _quality(task: str, labelled: list[tuple[float, dict[str, Any]]]) -> dict[st
     return out
 
 
+def _rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The log's columns as rows, with each answer's items decoded from their JSON text."""
+    lists = list(columns.values())
+    rows = [dict(zip(columns, values, strict=True)) for values in zip(*lists, strict=True)]
+    for row in rows:
+        if isinstance(row.get("items"), str):
+            row["items"] = json.loads(row["items"])
+    return rows
+
+
 def monitor_model(
     context: Context,
     deployment: str,
@@ -47,8 +58,8 @@ def monitor_model(
     start, end = window(since, until)
     with context.store.session() as session:
         log = ServedRequests(session, context.project_id)
-        rows = [r for r in log.window(deployment, start, end) if r.get("shadow_of") is None]
-        feedback = log.feedback(deployment, start, end)
+        rows = [r for r in _rows(log.window(deployment, start, end)) if r["shadow_of"] is None]
+        feedback = _rows(log.feedback(deployment, start, end))
         champion = resolve_aliases(session, context.project_id, model_name)["champion"]
     bundle = load_logged(context, champion.digest)
     task = bundle.manifest.task
