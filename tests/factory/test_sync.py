@@ -59,8 +59,15 @@ def _register(ctx: Context, name: str, versions: int) -> None:
             )
 
 
+LISTS = {u: [f"i{i % 20}", f"i{(i + 1) % 20}"] for i, u in enumerate(BASELINE)}
+"""The lists behind the metrics: the coverage gate's evidence (20 of 20 items shown)."""
+
+
 def _gate(ctx: Context, name: str, version: int) -> tuple[bool, str, dict[str, float]]:
-    report = gate_candidate(ctx, name, version, Evaluation(CANDIDATE, BASELINE, CHAMPION))
+    evaluation = Evaluation(
+        CANDIDATE, BASELINE, CHAMPION, recommendations=LISTS, reference_coverage=20
+    )
+    report = gate_candidate(ctx, name, version, evaluation)
     thresholds = {c.name: c.threshold for c in report.checks}
     return report.passed, report.policy_source, thresholds
 
@@ -109,7 +116,7 @@ def test_apply_syncs_schedules_and_rollback_restores_them(ctx: Context) -> None:
     rows = _schedules(ctx)
     assert set(rows) == {"by-hand", "daily"}
     assert (rows["daily"].kind, rows["daily"].cron) == ("cron", "0 2 * * *")
-    assert rows["daily"].pipeline_ref == "pkg.mod:pipe"
+    assert rows["daily"].pipeline_ref == "tests.pipelines.flows:basic"
     assert (
         rows["daily"].factory_version == first.version and rows["by-hand"].factory_version is None
     )
@@ -117,8 +124,10 @@ def test_apply_syncs_schedules_and_rollback_restores_them(ctx: Context) -> None:
 
     second = make(
         pipelines={
-            "daily": PipelineSpec(entrypoint="pkg.mod:pipe", schedule="0 3 * * *"),
-            "refresh": PipelineSpec(entrypoint="pkg.mod:other", triggers=["events"]),
+            "daily": PipelineSpec(entrypoint="tests.pipelines.flows:basic", schedule="0 3 * * *"),
+            "refresh": PipelineSpec(
+                entrypoint="tests.pipelines.flows:parallel", triggers=["events"]
+            ),
         }
     )
     service.apply(ctx, second)

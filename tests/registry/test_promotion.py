@@ -11,6 +11,11 @@ from kibble.store.models import Alert, GateReportRecord, ModelVersion, Registere
 from kibble.store.repositories.registry import Registry
 
 BASE = {f"u{i}": float(v) for i, v in enumerate(np.random.default_rng(3).uniform(0, 1, 100))}
+LISTS = {u: [f"i{i % 40}", f"i{(i + 1) % 40}"] for i, u in enumerate(BASE)}
+
+
+def _evaluation(candidate: dict[str, float], **extra: object) -> Evaluation:
+    return Evaluation(candidate, BASE, recommendations=LISTS, reference_coverage=40, **extra)  # type: ignore[arg-type]
 
 
 def _register(context: Context) -> None:
@@ -34,15 +39,36 @@ def test_pass_sets_challenger_and_fail_archives_with_alert(context: Context) -> 
     _register(context)
     better = {u: v + 0.1 for u, v in BASE.items()}
     worse = {u: v - 0.1 for u, v in BASE.items()}
-    assert gate_candidate(context, "recs", 1, Evaluation(better, BASE)).passed
-    assert not gate_candidate(context, "recs", 2, Evaluation(worse, BASE)).passed
+    assert gate_candidate(context, "recs", 1, _evaluation(better)).passed
+    assert not gate_candidate(context, "recs", 2, _evaluation(worse)).passed
     with context.store.session() as s:
         reg = Registry(s, context.project_id)
         challenger = reg.alias(reg.model("recs"), "challenger")
         assert challenger is not None and challenger.version == 1
         assert reg.version(reg.model("recs"), 2).status == "archived"
         alert = s.scalars(sa.select(Alert).where(Alert.kind == "gate_failed")).one()
-        assert alert.evidence["failed"] == ["beats_baseline"]
-        stored = s.get(GateReportRecord, alert.evidence["gate_report_id"])
+        assert alert.evidence["v2"]["failed"] == ["beats_baseline"]
+        stored = s.get(GateReportRecord, alert.evidence["v2"]["gate_report_id"])
         assert stored is not None and stored.passed is False
         assert stored.report["checks"][0]["name"] == "beats_baseline"
+
+
+def test_a_gate_without_its_evidence_fails_with_the_reason(context: Context) -> None:
+    """The policy asks for coverage; metrics alone cannot show it, so the gate refuses."""
+    _register(context)
+    better = {u: v + 0.1 for u, v in BASE.items()}
+    report = gate_candidate(context, "recs", 1, Evaluation(better, BASE))
+    assert not report.passed
+    coverage = next(c for c in report.checks if c.name == "coverage")
+    assert not coverage.passed and "could not run" in coverage.sentence
+
+
+def test_refused_candidates_share_one_alert_a_day(context: Context) -> None:
+    _register(context)
+    worse = {u: v - 0.1 for u, v in BASE.items()}
+    for version in (1, 2):
+        assert not gate_candidate(context, "recs", version, _evaluation(worse)).passed
+    with context.store.session() as s:
+        alert = s.scalars(sa.select(Alert).where(Alert.kind == "gate_failed")).one()
+        assert {"v1", "v2"} <= set(alert.evidence)
+        assert "latest v2" in alert.message

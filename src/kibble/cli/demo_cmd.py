@@ -113,6 +113,36 @@ def redeliver_cmd(
         console.print(f"re-delivered {result.date}: {result.events} events -> {result.path}")
 
 
+@app.command("trends")
+def trends_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="a folder written by `kibble k9s simulate`"),
+    serve: bool = typer.Option(False, "--serve", help="then serve the feed over HTTP"),
+    port: int = typer.Option(8765, "--port", help="port for --serve (127.0.0.1)"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Publish the external trends feed for every simulated day: mentions per category and
+    product (seasonal, bursty) in OUT/trends/date=YYYY-MM-DD/trends.csv, ingestible as the
+    built-in `trends` table; --serve also serves it over HTTP until interrupted."""
+    from kibble.k9s.simulate import load_shop
+    from kibble.k9s.trends import serve_trends, write_all_trends
+
+    paths = write_all_trends(load_shop(out), out)
+    if as_json:
+        print_json({"files": [str(p) for p in paths]})
+    else:
+        console.print(f"wrote {len(paths)} day(s) of the trends feed under {out / 'trends'}")
+    if serve:
+        import time
+
+        with serve_trends(out, port) as base:
+            console.print(f"serving {base}/trends/date=YYYY-MM-DD/trends.csv (Ctrl-C stops)")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return
+
+
 @app.command("config")
 def config_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="a folder written by `kibble k9s simulate`"),
@@ -382,6 +412,46 @@ def _print_summary(summary: dict[str, object]) -> None:
         f"`kibble k9s config --out {_shown(Path(str(summary['shop'])))}`",
         highlight=False,
     )
+
+
+FACTORY_FILE = '''"""The K9s factory for the simulated shop in {shop}.
+
+Keep it in git; edit the candidates, gates and rollout policy, then
+`kibble validate`, `kibble plan`, `kibble apply`. `kibble scheduler` runs the daily
+pipeline it schedules; `kibble factory rollback N` brings an earlier version back.
+"""
+
+from pathlib import Path
+
+from kibble.k9s.factory import k9s_factory
+
+factory = k9s_factory({project!r}, Path({shop!r}))
+'''
+
+
+@app.command("init")
+def init_cmd(
+    ctx: typer.Context,
+    shop: Path = typer.Option(..., "--shop", help="the simulator's folder (`kibble k9s simulate`)"),
+    folder: Path = typer.Argument(Path("."), help="where to write factory.py"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing factory.py"),
+) -> None:
+    """Write a factory.py for a simulated shop: its sources, the daily pipeline of kibble's
+    platform steps, the recommender's gates and the k9s deployment's rollout policy."""
+    from kibble.cli.state import state
+
+    if not (shop / "k9s.json").is_file():
+        raise UsageError(
+            f"{shop} is not a simulated shop", hint="create one with `kibble k9s simulate --out`"
+        )
+    target = folder / "factory.py"
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists", hint="use --force to overwrite it")
+    folder.mkdir(parents=True, exist_ok=True)
+    project = state(ctx).settings().project
+    target.write_text(FACTORY_FILE.format(shop=str(shop.resolve()), project=project))
+    console.print(f"wrote {target}")
+    console.print("next: `kibble plan`, then `kibble apply`", highlight=False)
 
 
 def _shown(path: Path) -> str:

@@ -132,10 +132,65 @@ def show_cmd(
     )
 
 
-def _actor() -> str:
-    import getpass
+@app.command("register")
+def register_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="registered model name (created on first use)"),
+    artifact: str = typer.Option(
+        ..., "--artifact", help="a saved model file, or sha256:... of a recorded artifact"
+    ),
+    run: str | None = typer.Option(
+        None, "--run", help="the run that trained it: its table versions join the lineage"
+    ),
+    flavor: str = typer.Option("recommender", "--flavor", help="what kind of model it is"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Register the next version of a model from an artifact (and the run that made it)."""
+    from kibble.registry.lifecycle import register_model
 
-    return getpass.getuser()
+    context = state(ctx).context()
+    info = register_model(context, name, _artifact(artifact), flavor=flavor, run_id=run)
+    if as_json:
+        print_json(info)
+        return
+    console.print(f"registered {name} v{info['version']} ({info['digest'][:19]}...)")
+    console.print(f"next: `kibble models gate {name} {info['version']}`", highlight=False)
+
+
+def _artifact(value: str) -> str | Path:
+    return value if value.startswith("sha256:") else Path(value)
+
+
+@app.command("gate")
+def gate_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="registered model name"),
+    version: int = typer.Argument(..., help="version to judge"),
+    table: str = typer.Option("events", "--table", help="events table of the held-out users"),
+    allow_class: list[str] = typer.Option(
+        [],
+        "--allow-class",
+        help="MODULE:CLASS the probe may import (deliberately broken test models only)",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run the model's stored gate policy on a version: the safety probe (in its own
+    process), then baseline, champion, slice (warm/cold users), coverage and diversity
+    checks on held-out users. Passing makes it challenger; failing archives it.
+    Exits 1 when the gate refuses the version."""
+    from kibble.registry.lifecycle import gate_model
+
+    context = state(ctx).context()
+    report = gate_model(context, name, version, table=table, probe_allow=allow_class)
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+    else:
+        verdict = "passed: now challenger" if report.passed else "REFUSED: archived"
+        console.print(f"{name} v{version} {verdict} (policy: {report.policy_source})")
+        for c in report.checks:
+            console.print(f"  {'ok ' if c.passed else 'BAD'} {c.name}: {c.sentence}")
+    if not report.passed:
+        raise typer.Exit(1)
 
 
 @app.command("promote")
@@ -147,13 +202,9 @@ def promote_cmd(
     reason: str = typer.Option(..., "--reason", help="why (kept in history and audit)"),
 ) -> None:
     """Point an alias at a version (atomic; recorded with who and why)."""
-    from kibble.store.repositories.registry import Registry
+    from kibble.registry.lifecycle import promote_model
 
-    context = state(ctx).context()
-    with context.store.session() as s:
-        Registry(s, context.project_id).move_alias(
-            name, alias, version, actor=_actor(), reason=reason
-        )
+    promote_model(state(ctx).context(), name, version, alias=alias, reason=reason)
     console.print(f"{name}: {alias} -> v{version}")
 
 
@@ -164,15 +215,10 @@ def rollback_cmd(
     reason: str = typer.Option("rollback", "--reason", help="why (kept in history and audit)"),
 ) -> None:
     """Put the previous champion back."""
-    from kibble.store.models import ModelVersion
-    from kibble.store.repositories.registry import Registry
+    from kibble.registry.lifecycle import rollback_model
 
-    context = state(ctx).context()
-    with context.store.session() as s:
-        h = Registry(s, context.project_id).rollback(name, actor=_actor(), reason=reason)
-        target = s.get(ModelVersion, h.to_version_id)
-        version = None if target is None else target.version
-    console.print(f"{name}: champion -> v{version}")
+    out = rollback_model(state(ctx).context(), name, reason=reason)
+    console.print(f"{name}: champion -> v{out['version']}")
 
 
 @app.command("archive")
@@ -182,13 +228,9 @@ def archive_cmd(
     version: int = typer.Argument(..., help="version to archive (never promotable again)"),
 ) -> None:
     """Archive a version so it can no longer be promoted."""
-    from kibble.store.repositories.registry import Registry
+    from kibble.registry.lifecycle import archive_model
 
-    context = state(ctx).context()
-    with context.store.session() as s:
-        reg = Registry(s, context.project_id)
-        reg.version(reg.model(name), version).status = "archived"
-    context.audit("models.archive", f"{name}:{version}")
+    archive_model(state(ctx).context(), name, version)
     console.print(f"{name}: v{version} archived")
 
 
@@ -199,26 +241,31 @@ def export_cmd(
     directory: Path = typer.Argument(..., help="folder to write (must not exist)"),
     fmt: str = typer.Option("mlflow", "--format", help="only 'mlflow' for now"),
 ) -> None:
-    """Write an MLflow folder: MLmodel (python_function via kibble), requirements, blob."""
-    from kibble import __version__
-    from kibble.registry.mlflow_flavor import BLOB, mlmodel_text
-    from kibble.store.repositories.registry import Registry
+    """Write an MLflow pyfunc folder that `mlflow.pyfunc.load_model` and `mlflow models
+    predict` load: MLmodel (signature, input example), environment files, the blob."""
+    from kibble.registry.mlflow_flavor import export_version
 
     if fmt != "mlflow":
         raise UsageError(f"unknown export format {fmt!r}", hint="use --format mlflow")
     name, _, num = version.partition(":")
     if not num.isdigit():
         raise UsageError(f"bad version {version!r}", hint="write it as name:version, e.g. recs:3")
-    if directory.exists():
-        raise UsageError(f"{directory} already exists", hint="choose a new folder")
-    context = state(ctx).context()
-    with context.store.session() as s:
-        reg = Registry(s, context.project_id)
-        v = reg.version(reg.model(name), int(num))
-        digest, flavor = v.artifact_digest, v.flavor
-    blob = context.load_artifact(digest)
-    directory.mkdir(parents=True)
-    (directory / BLOB).write_bytes(blob)
-    (directory / "MLmodel").write_text(mlmodel_text(name, int(num), flavor, digest))
-    (directory / "requirements.txt").write_text(f"kibble=={__version__}\n")
+    export_version(state(ctx).context(), name, int(num), directory)
     console.print(f"exported {name}:{num} to {directory}")
+
+
+@app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    directory: Path = typer.Argument(..., help="an MLflow pyfunc folder kibble exported"),
+    name: str | None = typer.Option(None, "--name", help="register under this model name"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Register an MLflow pyfunc folder (from `kibble models export`) as a new version."""
+    from kibble.registry.mlflow_flavor import import_version
+
+    out = import_version(state(ctx).context(), directory, name)
+    if as_json:
+        print_json(out.__dict__)
+    else:
+        console.print(f"imported {directory} as {out.name}:{out.version} ({out.flavor})")

@@ -59,6 +59,11 @@ def run(
     resume: str | None = typer.Option(
         None, "--resume", help="finish this crashed, failed or released run instead"
     ),
+    schedule: str | None = typer.Option(
+        None,
+        "--schedule",
+        help="run a scheduled pipeline now with its declared params (-P adds or overrides)",
+    ),
     executor: str | None = ExecutorOption,
     ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster HOST:PORT"),
     no_cache: bool = typer.Option(False, "--no-cache", help="run every step, reuse nothing"),
@@ -66,14 +71,21 @@ def run(
 ) -> None:
     """Run a pipeline and record it: `kibble run flows.py:daily -P day=2026-11-24`.
 
+    `kibble run --schedule k9s_daily -P day=2026-12-02` runs the applied factory's
+    pipeline with its declared params (a backfill of one day).
     Finished steps with a matching cache key are reused. Exit 0 when it succeeds,
     1 when it fails, 3 when a gate held it (`kibble runs release RUN --reason ...`).
     A crashed run continues with `kibble run --resume RUN`."""
     from kibble.pipelines import load_pipeline, resume_run, run_pipeline
     from kibble.pipelines.loading import canonical_ref
-    from kibble.store.repositories.pipelines import RunRecords
+    from kibble.store.repositories.pipelines import RunRecords, Schedules
 
     context = state(ctx).context()
+    params = parse_params(param)
+    if schedule:
+        with context.store.session() as session:
+            row = Schedules(session, context.project_id).get(schedule)
+            ref, params = row.pipeline_ref, {**row.params, **params}
     if resume and not ref:
         with context.store.session() as session:
             ref = str(RunRecords(session, context.project_id).get(resume).tags.get("ref", ""))
@@ -90,7 +102,7 @@ def run(
         if resume:
             result = resume_run(pipeline, resume, **options)
         else:
-            result = run_pipeline(pipeline, parse_params(param), ref=canonical_ref(ref), **options)
+            result = run_pipeline(pipeline, params, ref=canonical_ref(ref), **options)
     if as_json:
         print_json(_result_dict(result))
     else:
@@ -296,6 +308,22 @@ def runs_compare(
     emit(rows, as_json, f"{a.id} vs {b.id}", ["what", "a", "b", "same"], ["what", "a", "b", "same"])
 
 
+@runs_app.command("recheck")
+def runs_recheck(
+    ctx: typer.Context,
+    executor: str | None = ExecutorOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Re-check every held run now (the data was fixed): each whose gate passes goes on to
+    the end; the rest stay held. The scheduler does this by itself every
+    pipelines.held_recheck_s seconds."""
+    from kibble.pipelines.schedules import recheck_held
+
+    context = state(ctx).context()
+    results = recheck_held(context, datetime.now(UTC), executor=executor, force=True)
+    emit(results, as_json, "re-checked held runs", ["run", "status"], ["run_id", "status"])
+
+
 @runs_app.command("release")
 def runs_release(
     ctx: typer.Context,
@@ -485,16 +513,29 @@ def scheduler(
     once: bool = typer.Option(False, "--once", help="one pass, then exit"),
     interval: float = typer.Option(30.0, "--interval", min=0.1, help="seconds between passes"),
     executor: str | None = ExecutorOption,
+    health_port: int = typer.Option(
+        0,
+        "--health-port",
+        min=0,
+        max=65535,
+        help="answer /healthz and /readyz on this port (Kubernetes probes); 0: off",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Run schedules and triggers, mark silent runs crashed, re-check held runs.
 
     Safe to run twice: slots are claimed in the store, so each fires once."""
+    from kibble.pipelines.health import LoopHealth
     from kibble.pipelines.schedules import tick
 
     context = state(ctx).context()
+    # A pass may run a whole pipeline in-process: dead only when none finished for 6 h.
+    health = LoopHealth(stale_after_s=max(3 * interval, 6 * 3600.0))
+    if health_port:
+        health.serve("0.0.0.0", health_port)  # noqa: S104 - the kubelet probes the pod IP
     while True:
         report = tick(context, datetime.now(UTC), executor=executor)
+        health.beat()
         data = {
             "at": datetime.now(UTC),
             "fired": report.fired,

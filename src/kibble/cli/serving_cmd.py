@@ -17,8 +17,9 @@ from kibble.errors import UsageError
 
 rollout_app = typer.Typer(
     help=(
-        "Progressive delivery of a challenger model version. `start` begins a gradual "
-        "rollout (5% -> 25% -> 50% -> 100%, sticky per user, with a permanent 5% baseline "
+        "Progressive delivery of a challenger model version. `start` begins a rollout "
+        "under the deployment's rollout policy in the applied factory (default: gradual, "
+        "5% -> 25% -> 50% -> 100%, sticky per user, with a permanent 5% baseline "
         "holdout); `step` runs the controller once (guardrails then objective: advance, "
         "hold or roll back, every decision stored with its numbers); `promote`/`abort` "
         "decide by hand; `replay` estimates a policy's click rate on logged traffic (IPS)."
@@ -29,12 +30,14 @@ rollout_app = typer.Typer(
 
 def serve(
     ctx: typer.Context,
-    model: str = typer.Option(..., "--model", help="registered model name to serve"),
-    deployment: str = typer.Option(
-        "default",
+    model: str | None = typer.Option(
+        None, "--model", help="registered model name to serve (serving.model)"
+    ),
+    deployment: str | None = typer.Option(
+        None,
         "--deployment",
         help="the deployment this server answers for: its rollouts, routing and request "
-        "log; recorded in the store, one model per deployment",
+        "log; recorded in the store, one model per deployment (serving.deployment)",
     ),
     host: str | None = typer.Option(None, "--host", help="bind address (serving.host)"),
     port: int | None = typer.Option(None, "--port", help="port (serving.port)"),
@@ -50,14 +53,25 @@ def serve(
 
     Several replicas against one PostgreSQL store converge within ~--poll seconds of a
     promotion; each runs the rollout controller, and a row lock lets one decide per step.
+    POST /v1/feedback needs a token with serving.write (`kibble tokens create --scope
+    serving.write`) unless serving.public_feedback is on; the server attributes each
+    event from its signed request_id, never from the client. Replicas on separate homes
+    share KIBBLE_SECRET_KEY.
     """
     import uvicorn
 
     from kibble.rollouts.service import declare
     from kibble.serving.app import create_app
 
+    settings = state(ctx).settings().serving
+    model = model or settings.model
+    if not model:
+        raise UsageError(
+            "no model to serve",
+            hint="pass --model NAME or set KIBBLE_SERVING__MODEL (serving.model)",
+        )
+    deployment = deployment or settings.deployment
     context = state(ctx).context()
-    settings = context.settings.serving
     declare(context, deployment, model)
     app = create_app(context, deployment, model, poll_s=poll, controller_s=controller)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="warning")
@@ -69,6 +83,21 @@ def _since(text: str) -> datetime:
         raise UsageError(f"bad --since {text!r}", hint="use e.g. 30m, 12h or 7d")
     unit = {"m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
     return datetime.now(UTC) - timedelta(**{unit: int(m.group(1))})
+
+
+def _steps(text: str | None) -> list[float] | None:
+    """``5,25,50,100`` (percent of live traffic) as the controller's shares."""
+    if text is None:
+        return None
+    try:
+        steps = [float(part) for part in text.split(",")]
+    except ValueError:
+        steps = []
+    if not steps or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps)):
+        raise UsageError(
+            f"bad --steps {text!r}", hint="strictly ascending percentages, e.g. 5,25,50,100"
+        )
+    return [s / 100 for s in steps]
 
 
 DeploymentOption = typer.Option(
@@ -102,17 +131,45 @@ def _deployment(context: Context, given: str | None) -> str:
 @rollout_app.command("start")
 def start_cmd(
     ctx: typer.Context,
-    challenger: str = typer.Argument(..., help="name:version, or a model name for its challenger"),
+    challenger: str | None = typer.Argument(
+        None,
+        help="name:version, or a model name for its challenger alias "
+        "(default: the challenger of the model the factory deploys to --deployment)",
+    ),
     deployment: str = typer.Option("default", "--deployment"),
-    policy: str = typer.Option("gradual", "--policy", help="gradual, canary, ab, shadow or bandit"),
+    policy: str | None = typer.Option(
+        None,
+        "--policy",
+        help="gradual, canary, ab, shadow or bandit "
+        "(default: the deployment's rollout policy in the applied factory, else gradual)",
+    ),
+    steps: str | None = typer.Option(
+        None,
+        "--steps",
+        help="challenger share per step in percent, e.g. 5,25,50,100 "
+        "(default: the factory's rollout policy, else 5,25,50,100)",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Start rolling out CHALLENGER against the registry's champion."""
+    """Start rolling out CHALLENGER against the registry's champion.
+
+    Strategy, steps and the controller's guardrails come from the deployment's rollout
+    policy in the applied factory (`deployments:`) unless given here."""
+    from kibble.factory.applied import rollout_policy
     from kibble.rollouts.service import start
 
+    context = state(ctx).context()
+    if challenger is None:
+        declared = rollout_policy(context, deployment)
+        if declared is None:
+            raise UsageError(
+                f"name the CHALLENGER: the factory declares no rollout for {deployment!r}",
+                hint="e.g. `kibble rollout start recs:3 --deployment default`",
+            )
+        challenger = declared.model
     name, sep, _ = challenger.rpartition(":")
     model, version = (name, challenger) if sep else (challenger, None)
-    out = start(state(ctx).context(), deployment, model, version, policy)
+    out = start(context, deployment, model, version, policy, _steps(steps))
     print_json(out) if as_json else console.print(f"rollout {out['id']} started: {out}")
 
 

@@ -13,7 +13,8 @@ from typing import Any, Literal
 from croniter import croniter
 
 from kibble.core.names import NAME
-from kibble.factory.definition import Factory
+from kibble.data.contracts import K9S_CONTRACTS
+from kibble.factory.definition import Factory, SourceSpec
 from kibble.factory.sync import trigger_name
 
 SECRET_PATTERNS = [
@@ -23,6 +24,12 @@ SECRET_PATTERNS = [
     (re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"), "a URL with a password"),
     (re.compile(r"(?i)(password|passwd|secret|api[_-]?key)\s*[=:]\s*\S+"), "a password assignment"),
 ]
+
+
+def local_database(source: SourceSpec) -> bool:
+    """An sql source that names a local SQLite file: no credentials to keep secret, so the
+    URL may stand in the definition and the source's table is the SQL table read."""
+    return source.kind == "sql" and source.location.startswith("sqlite:///")
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,8 @@ def reference_findings(factory: Factory) -> list[Finding]:
         errors.append(Finding("error", path, message))
 
     for name, spec in tables.items():
+        if not NAME.fullmatch(name):
+            err(f"tables.{name}", "table names use 1-63 lowercase letters, digits, '-' or '_'")
         columns = {c.name for c in spec.columns}
         dupes = [c for c, n in Counter(c.name for c in spec.columns).items() if n > 1]
         if dupes:
@@ -112,9 +121,27 @@ def reference_findings(factory: Factory) -> list[Finding]:
         for col in spec.columns:
             if col.min is not None and col.max is not None and col.min > col.max:
                 err(f"tables.{name}.columns.{col.name}", "min is greater than max")
+    builtin = set(K9S_CONTRACTS)  # the lake's built-in contracts need no declaration
     for name, source in factory.sources.items():
-        if source.table not in tables:
+        if source.table not in tables and source.table not in builtin:
             err(f"sources.{name}.table", f"loads into {source.table!r}, which is not declared")
+        if source.kind == "sql" and source.connection is None and not local_database(source):
+            err(
+                f"sources.{name}.connection",
+                "an sql source needs connection=SecretRef(secret='NAME'), "
+                "the environment variable holding its database URL (a local SQLite file "
+                "may be named in location as sqlite:///PATH instead)",
+            )
+        elif source.kind == "files" and source.connection is not None:
+            err(f"sources.{name}.connection", "a files source takes no connection; remove it")
+        columns = (
+            {c.name for c in tables[source.table].columns} if source.table in tables else set()
+        )
+        for target in sorted(set(source.mapping.values()) - columns if columns else set()):
+            err(
+                f"sources.{name}.mapping",
+                f"maps onto {target!r}, which is not a column of {source.table!r}",
+            )
     for name, pipeline in factory.pipelines.items():
         if pipeline.schedule is not None and not croniter.is_valid(pipeline.schedule):
             err(
@@ -123,7 +150,7 @@ def reference_findings(factory: Factory) -> list[Finding]:
                 "(e.g. '0 2 * * *' for 02:00 daily)",
             )
         for table in pipeline.triggers:
-            if table not in tables:
+            if table not in tables and table not in builtin:
                 err(f"pipelines.{name}.triggers", f"triggers on {table!r}, which is not declared")
         wanted = ([name] if pipeline.schedule else []) + [
             trigger_name(name, t) for t in pipeline.triggers

@@ -26,13 +26,14 @@ import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
+from kibble import GatePolicy
 from kibble.artifacts.formats import NPZ
 from kibble.context import Context
 from kibble.data.tables import Tables
 from kibble.factory.service import apply
 from kibble.k9s.abtest import Serve, Traffic, ctr_difference, run_ab
 from kibble.k9s.config import SimConfig
-from kibble.k9s.daily import REF_GATES, gates, history
+from kibble.k9s.daily import REF_GATES, gates
 from kibble.k9s.factory import MODEL, k9s_factory
 from kibble.k9s.response import respond
 from kibble.k9s.shop import Shop
@@ -63,6 +64,17 @@ ROLLED_BACK = "rolled back"
 LOOP = LoopConfig(recent_days=1, min_baseline_days=1, min_breach_days=1)
 """The demo's history is days, not weeks: judge the last day against all earlier ones."""
 INTERACTIONS = {"time_col": "ts", "event_col": "event_type"}
+DEMO_GATES = GatePolicy(primary_metric="clicks", champion_tolerance=0.01, confidence=0.95)
+
+
+def history(ctx: Context, day: str, days: int = 14) -> pl.DataFrame:
+    """Events of the ``days`` days up to ``day`` from the lake, ready for training."""
+    last = date.fromisoformat(day)
+    frame = Tables(ctx).polars("events", columns=["user_id", "item_id", "event_type", "ts", "date"])
+    frame = frame.filter(pl.col("date").is_between(last - timedelta(days=days - 1), last))
+    return frame.select(
+        pl.col("user_id").cast(pl.String), pl.col("item_id").cast(pl.String), "event_type", "ts"
+    )
 
 
 def default_scenarios(days: int) -> dict[str, int]:
@@ -139,18 +151,22 @@ def _register(state: DemoState, day: int, name: str, params: dict[str, Any]) -> 
     return version
 
 
-def _replay(state: DemoState, day: int, model: Recommender, users: list[int]) -> dict[str, float]:
+def _replay(
+    state: DemoState, day: int, model: Recommender, users: list[int]
+) -> tuple[dict[str, float], dict[str, list[str]]]:
     """Clicks each customer gives the model's list, offline, on the shop's simulated
     customers (the digital twin): no latency, the same random draws for every model, so
-    the registry's paired bootstrap compares like with like."""
-    shop, out = state.shop, {}
+    the registry's paired bootstrap compares like with like. Also the lists themselves,
+    for the coverage and diversity gates."""
+    shop, out, lists = state.shop, {}, {}
     for user in users:
         items = [int(r.item_id) for r in model.recommend(str(user), 10, explain=False)]
         rng = np.random.default_rng([shop.config.seed, 5, day, user])
         out[str(user)] = float(
             len(respond(shop, user, items, day=day, latency_ms=0.0, rng=rng).clicked)
         )
-    return out
+        lists[str(user)] = [str(i) for i in items]
+    return out, lists
 
 
 def _gate(state: DemoState, day: int, versions: dict[str, int]) -> list[tuple[int, str]]:
@@ -160,12 +176,15 @@ def _gate(state: DemoState, day: int, versions: dict[str, int]) -> list[tuple[in
     active = shop.users.user_id[shop.users.active(day)]
     rng = np.random.default_rng([shop.config.seed, 6, day])
     users = [int(u) for u in rng.choice(active, min(len(active), EVAL_USERS), replace=False)]
-    baseline = _replay(state, day, state.models[state.baseline], users)
-    champion = _replay(state, day, state.models[state.champion], users)
+    baseline, _ = _replay(state, day, state.models[state.baseline], users)
+    champion, shown = _replay(state, day, state.models[state.champion], users)
+    coverage = len({i for items in shown.values() for i in items})
     passed = []
     for name, version in versions.items():
-        candidate = _replay(state, day, state.models[version], users)
-        evaluation = Evaluation(candidate, baseline, champion)  # the factory's policy
+        candidate, lists = _replay(state, day, state.models[version], users)
+        evaluation = Evaluation(  # the factory's policy
+            candidate, baseline, champion, recommendations=lists, reference_coverage=coverage
+        )
         if gate_candidate(ctx, MODEL, version, evaluation, actor=ACTOR).passed:
             passed.append((sum(candidate.values()), version, name))
     return [(version, name) for _, version, name in sorted(passed, reverse=True)]
@@ -414,14 +433,8 @@ def run_day(state: DemoState, day: int) -> dict[str, Any]:
     _resume_held(state, day)
     entry: dict[str, Any] = {"date": state.date(day), "held_reasons": []}
     state.days.append(entry)
-    params = {
-        "shop": str(state.out),
-        "day": entry["date"],
-        "home": str(ctx.settings.home),
-        "project": ctx.project,
-    }
     state.step("ingesting and checking")
-    run = run_pipeline(gates, params, context=ctx, ref=REF_GATES)
+    run = run_pipeline(gates, {"day": entry["date"]}, context=ctx, ref=REF_GATES)
     entry.update(run_id=run.run_id, run_status=run.status)
     if run.status == "held":
         state.held.add(day)
@@ -492,9 +505,10 @@ def run_demo(
     started = time.perf_counter()
     out = home / "k9s"
     save_config(config, out)
-    factory_version, _ = apply(
-        context, k9s_factory(context.project, out), note="kibble demo: the K9s factory"
-    )
+    factory = k9s_factory(context.project, out, schedule=None)
+    # The demo judges candidates on simulated clicks per customer (the shop's digital twin)
+    factory = factory.model_copy(update={"models": {MODEL: DEMO_GATES}})
+    factory_version, _ = apply(context, factory, note="kibble demo: the K9s factory")
     state = DemoState(Shop.build(config), out, context)
     if on_step is not None:
         state.step = on_step

@@ -1,31 +1,59 @@
-"""The K9s demo's factory definition: what `kibble demo` applies before its first day.
+"""The K9s factory: what the shop declares and `kibble apply` ships.
 
-The demo then runs from it as a team's factory would: the gate policy the registry applies
-to every candidate is the one declared here (stored by `kibble apply`, read back by
-``gate_candidate``), and every run records the factory version it ran under.
+Sources say where each table's data lands; the daily pipeline (kibble's platform steps)
+trains the candidates named here; the gate policy judges them; the rollout policy says
+how a passer reaches customers. ``kibble k9s init --shop DIR`` writes a ``factory.py``
+that calls ``k9s_factory`` for a simulated shop, for a team to edit and keep in git.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from kibble.factory import Factory, GatePolicy, PipelineSpec
-from kibble.k9s.daily import REF_GATES
+from kibble import Factory, GatePolicy, PipelineSpec, RolloutPolicy, SourceSpec
+from kibble.k9s.daily import REF, REF_GATES
+from kibble.k9s.simulate import database_url, partition_dir
 
 MODEL = "k9s-recs"
+DEPLOYMENT = "k9s"
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "als": {"factors": 32, "iterations": 8},
+    "item_knn": {},
+}
 
 
-def k9s_factory(project: str, shop: Path) -> Factory:
-    """The definition for ``project``, its pipeline reading the simulated shop in ``shop``."""
+def k9s_factory(project: str, shop: Path, *, schedule: str | None = "0 7 * * *") -> Factory:
+    """The definition for ``project``, its sources reading the simulated shop in ``shop``.
+
+    The daily run starts at 07:00 UTC, past the events deadline of the day before."""
+    shop = shop.resolve()
+    day_folder = str(partition_dir(shop, "{partition}"))
+    params = {"model": MODEL, "deployment": DEPLOYMENT, "candidates": CANDIDATES}
     return Factory(
         project=project,
-        description="K9s demo: the daily data gates and the recommender's promotion gates",
+        description="K9s: the daily data gates, the recommender's candidates, gates and rollout",
+        sources={
+            "events": SourceSpec(kind="files", table="events", location=day_folder),
+            "products": SourceSpec(kind="sql", table="products", location=database_url(shop)),
+            "users": SourceSpec(kind="sql", table="users", location=database_url(shop)),
+        },
         pipelines={
-            "k9s_gates": PipelineSpec(entrypoint=REF_GATES, params={"shop": str(shop)}),
+            "k9s_daily": PipelineSpec(entrypoint=REF, schedule=schedule, params=params),
+            "k9s_gates": PipelineSpec(entrypoint=REF_GATES),
+            # the live deployment, watched every morning before the retraining run
+            "k9s_monitor": PipelineSpec(
+                entrypoint="kibble.steps.monitor:monitoring",
+                schedule="30 6 * * *" if schedule else None,
+                params={"deployment": DEPLOYMENT, "since": "1d"},
+            ),
         },
         models={
-            # Judged on simulated clicks per user (the shop's digital twin): beat popularity
-            # with 95% confidence, trail the champion by at most 1%.
-            MODEL: GatePolicy(primary_metric="clicks", champion_tolerance=0.01, confidence=0.95),
+            # Offline: beat popularity on next-day NDCG with 95% confidence, trail the
+            # champion by at most 1%, cover half the items the champion shows, pass the probe.
+            MODEL: GatePolicy(primary_metric="ndcg@10", champion_tolerance=0.01, confidence=0.95),
+        },
+        deployments={
+            DEPLOYMENT: RolloutPolicy(model=MODEL, strategy="canary", steps=[10.0, 50.0, 100.0]),
         },
     )

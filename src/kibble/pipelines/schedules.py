@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kibble.context import Context
@@ -137,10 +137,16 @@ def _fire_if_due(
             if not repo.claim(schedule.id, "last_version", schedule.last_version, version, moment):
                 return None
             tags["trigger"] = {"table": schedule.table_name, "version": version}
+    pipeline = loader(schedule.pipeline_ref)
+    params = dict(schedule.params)
+    if "day" in pipeline.params_model.model_fields and "day" not in params:
+        # a daily pipeline processes the day that ended before its slot (or its trigger)
+        fired = datetime.fromisoformat(tags["nominal_time"]) if "nominal_time" in tags else moment
+        params["day"] = (fired - timedelta(days=1)).date().isoformat()
     try:
         result = run_pipeline(
-            loader(schedule.pipeline_ref),
-            schedule.params,
+            pipeline,
+            params,
             context=ctx,
             executor=executor,
             tags=tags,

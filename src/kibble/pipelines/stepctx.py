@@ -21,14 +21,21 @@ _current: contextvars.ContextVar[StepScope | None] = contextvars.ContextVar(
 class StepScope:
     logs: list[dict[str, Any]] = field(default_factory=list)
     reads: list[dict[str, Any]] = field(default_factory=list)
+    run: dict[str, Any] = field(default_factory=dict)
+    """The run this step belongs to: run_id, step, project and the settings that open its
+    store (plain data, so it crosses to process and Ray workers)."""
+    context: Any = None
+    """The runner's own Context when the step runs in its process (no second store)."""
 
 
 def current() -> StepScope | None:
     return _current.get()
 
 
-def enter() -> tuple[StepScope, contextvars.Token[StepScope | None]]:
-    scope = StepScope()
+def enter(
+    run: dict[str, Any] | None = None, context: Any = None
+) -> tuple[StepScope, contextvars.Token[StepScope | None]]:
+    scope = StepScope(run=dict(run or {}), context=context)
     return scope, _current.set(scope)
 
 

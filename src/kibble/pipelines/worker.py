@@ -34,11 +34,16 @@ def import_ref(ref: str) -> Any:
 
 
 def invoke(
-    func: Callable[..., Any], kwargs: Mapping[str, Any], store: ArtifactStore, project: str
+    func: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    store: ArtifactStore,
+    project: str,
+    run: Mapping[str, Any] | None = None,
+    context: Any = None,
 ) -> dict[str, Any]:
     """Run ``func`` and describe what happened as plain data (plus the value itself)."""
     stepctx.install_log_capture()
-    scope, token = stepctx.enter()
+    scope, token = stepctx.enter(dict(run or {}), context)
     started = time.perf_counter()
     outcome: dict[str, Any]
     try:
@@ -76,6 +81,6 @@ def execute_task(task: dict[str, Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = dict(task["params"])
     for name, ref in task["inputs"].items():
         kwargs[name] = decode(store.get_bytes(task["project"], ref["digest"]), ref["codec"])
-    outcome = invoke(func, kwargs, store, task["project"])
+    outcome = invoke(func, kwargs, store, task["project"], task.get("run"))
     outcome.pop("value", None)
     return outcome

@@ -511,6 +511,22 @@ class Recommender(ABC):
                 f"the {self.name} model is not trained yet", hint="call fit(interactions) first"
             )
 
+    def use_catalog(self, items: ItemCatalog) -> None:
+        """Take stock, seasons, species and categories from a newer catalogue without
+        retraining: serving follows the shop's products table. Items the catalogue
+        lacks keep neutral attributes; filter caches are rebuilt."""
+        self._require_fitted()
+        prepared = self._mask_cache is not None
+        catalog = align_catalog(items, self.item_ids)
+        n = len(self.item_ids)
+        self.in_stock = catalog.in_stock.copy()
+        self.season_start = catalog.season_start.copy()
+        self.season_end = catalog.season_end.copy()
+        self.category = _str_array(catalog.category, n)
+        self.species = _str_array(catalog.species, n)
+        self._mask_cache = {} if prepared else None  # serving keeps its (now empty) caches
+        self._cold_cache = {} if prepared else None
+
     def copy_common_from(self, other: Recommender) -> None:
         """Share another model's mappings and filters (hybrid components use one copy)."""
         for attr in (
@@ -555,6 +571,7 @@ def align_catalog(items: ItemCatalog, item_ids: Sequence[str]) -> ItemCatalog:
         season_start=take(items.season_start, -1),
         season_end=take(items.season_end, -1),
         in_stock=take(items.in_stock, True),
+        trends=items.trends,
     )
 
 

@@ -18,6 +18,7 @@ import polars as pl
 from kibble.artifacts.formats import arrays_from_bytes, arrays_to_bytes
 from kibble.errors import UsageError
 from kibble.recsys.interactions import to_polars
+from kibble.recsys.trends import TrendFeed
 
 TEXT_COLUMNS: tuple[str, ...] = ("title", "description", "category")
 
@@ -28,13 +29,42 @@ def _strings(frame: pl.DataFrame, column: str | None, default: str = "") -> list
     return frame[column].cast(pl.String).fill_null(default).to_list()
 
 
+_DAYS_BEFORE_MONTH = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
+
+
 def _day_of_year(frame: pl.DataFrame, column: str) -> npt.NDArray[np.int16]:
+    """Day of year (1..366, -1 = all year) from a date, a number, or text: ``MM-DD``
+    (a shop's yearly window, as K9s writes it), ``YYYY-MM-DD`` or a number."""
     if column not in frame.columns:
         return np.full(frame.height, -1, dtype=np.int16)
     values = frame[column]
+    if values.dtype == pl.String:
+        values = _text_day_of_year(values)
     if values.dtype in (pl.Date,) or isinstance(values.dtype, pl.Datetime):
         values = values.dt.ordinal_day()
     return values.cast(pl.Int16).fill_null(-1).to_numpy().astype(np.int16)
+
+
+def _text_day_of_year(values: pl.Series) -> pl.Series:
+    out = [_parse_day(value, values.name) for value in values.to_list()]
+    return pl.Series(values.name, out, dtype=pl.Int16)
+
+
+def _parse_day(value: str | None, column: str) -> int:
+    text = (value or "").strip()
+    if not text:
+        return -1
+    if text.lstrip("-").isdigit():
+        return int(text)
+    parts = text.split("-")[-2:]
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        month, day = int(parts[0]), int(parts[1])
+        if 1 <= month <= 12 and 1 <= day <= 31:
+            return int(_DAYS_BEFORE_MONTH[month - 1]) + day
+    raise UsageError(
+        f"season column {column!r} has a value {text!r} that is not a date",
+        hint="use MM-DD (e.g. 12-01), YYYY-MM-DD or a day of the year",
+    )
 
 
 @dataclass
@@ -49,6 +79,7 @@ class ItemCatalog:
     season_start: npt.NDArray[np.int16] = field(default_factory=lambda: np.zeros(0, np.int16))
     season_end: npt.NDArray[np.int16] = field(default_factory=lambda: np.zeros(0, np.int16))
     in_stock: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+    trends: TrendFeed | None = None  # an external mentions feed the hybrid can blend in
 
     def __post_init__(self) -> None:
         n = len(self.item_ids)
@@ -81,6 +112,7 @@ class ItemCatalog:
                 "season_start": self.season_start,
                 "season_end": self.season_end,
                 "in_stock": self.in_stock,
+                **(self.trends.arrays("trends.") if self.trends is not None else {}),
             }
         )
 
@@ -100,6 +132,7 @@ class ItemCatalog:
             season_start=arrays["season_start"],
             season_end=arrays["season_end"],
             in_stock=arrays["in_stock"],
+            trends=TrendFeed.from_arrays(arrays, "trends.") if "trends.keys" in arrays else None,
         )
 
     @classmethod

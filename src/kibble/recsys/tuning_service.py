@@ -2,7 +2,8 @@
 
 Trials never see the test period: they fit on the training period minus its last part
 and score on that last part. The winner is scored once on the test period, beside the
-popularity baseline, so the study ends with an honest number.
+popularity baseline, so the study ends with an honest number. Like ``evaluate``'s
+headline, every figure counts warm users (history before the cut).
 
 Trials run ``n_jobs`` at a time on the pipelines' executor (``pipelines.executor`` or
 ``executor=``): threads here, a process pool, or Ray tasks. The search depends on the
@@ -11,6 +12,7 @@ seed and ``n_jobs`` only, so a Ray run finds what a local run finds.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,10 +21,11 @@ from typing import Any
 from kibble.context import Context
 from kibble.recsys.base import create_model
 from kibble.recsys.catalog import ItemCatalog
-from kibble.recsys.evaluation import BASELINE, score_model, temporal_split
+from kibble.recsys.evaluation import BASELINE, warm_ndcg
 from kibble.recsys.interactions import Interactions
 from kibble.recsys.remote import RemoteCalls, validation_score
 from kibble.recsys.runs import record_run
+from kibble.recsys.split import temporal_split
 from kibble.recsys.tuning import TrialResult, run_study
 
 VALIDATION_FRACTION = 0.15
@@ -55,11 +58,19 @@ def tune(
 
     inputs: dict[str, Any] = {"period": split.train, "items": items}
     calls = RemoteCalls(context, executor, ray_address=ray_address, jobs=n_jobs)
+    submitted = itertools.count()  # trials are submitted in their numbers' order
 
     def score(batch: list[dict[str, Any]]) -> list[tuple[float, float]]:
         fixed = {"model": model, "k": k, "validation_fraction": VALIDATION_FRACTION}
         futures = [
-            calls.submit(validation_score, inputs, {**fixed, "params": p}, cpus=cpus) for p in batch
+            calls.submit(
+                validation_score,
+                inputs,
+                {**fixed, "params": p},
+                cpus=cpus,
+                name=f"recsys.tune.{model}.trial-{next(submitted)}",
+            )
+            for p in batch
         ]
         return [(float(f.result().value), f.result().seconds) for f in futures]
 
@@ -88,9 +99,8 @@ def tune(
         )
     say("scoring the best parameters on the test period")
     best = create_model(model, **result.best_params).fit(split.train, items)
-    test_value = float(score_model(best, split, k)[1]["ndcg"].mean())
-    baseline = create_model(BASELINE).fit(split.train, items)
-    baseline_test = float(score_model(baseline, split, k)[1]["ndcg"].mean())
+    test_value = warm_ndcg(best, split, k)
+    baseline_test = warm_ndcg(create_model(BASELINE).fit(split.train, items), split, k)
     summary = {
         "metric": metric,
         "best_params": result.best_params,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from kibble.context import Context
-from kibble.registry.gates import GatePolicy, GateReport, evaluate_gates
-from kibble.store.models import Alert
+from kibble.registry.gates import Check, GatePolicy, GateReport, evaluate_gates
 from kibble.store.repositories.registry import Registry
 
 
@@ -43,25 +42,37 @@ def gate_candidate(
     evaluation: Evaluation,
     *,
     actor: str = "pipeline",
+    extra_checks: Sequence[Check] = (),
 ) -> GateReport:
     """Run the gates; on pass the candidate becomes challenger, on fail it is archived.
 
     The thresholds are the model's stored policy (written by ``kibble apply``) unless the
-    evaluation carries its own; the report records which policy decided."""
+    evaluation carries its own; the report records which policy decided. ``extra_checks``
+    (the safety probe's) join the report; a gate the policy asks for that has no evidence
+    (no recommendations for coverage) fails with that reason instead of being skipped.
+    Refused candidates share one alert per model and day, not one each."""
     e = evaluation
     with context.store.session() as s:
         reg = Registry(s, context.project_id)
         version = reg.version(reg.model(model_name), candidate_version)
         policy, source = (e.policy, "given") if e.policy else stored_policy(reg, model_name)
-        report = evaluate_gates(
-            e.candidate,
-            e.baseline,
-            policy,
-            champion=e.champion,
-            slices=e.slices,
-            recommendations=e.recommendations,
-            reference_coverage=e.reference_coverage,
-        )
+        checks = list(extra_checks)
+        if e.candidate:
+            checks += evaluate_gates(
+                e.candidate,
+                e.baseline,
+                policy,
+                champion=e.champion,
+                slices=e.slices,
+                recommendations=e.recommendations,
+                reference_coverage=e.reference_coverage,
+            ).checks
+        measured = {c.name for c in checks}
+        if policy.min_coverage_ratio > 0 and e.candidate and "coverage" not in measured:
+            checks.append(_missing("coverage", "no recommendations or reference coverage given"))
+        if not checks:
+            checks.append(_missing("evidence", "nothing was measured"))
+        report = GateReport.of(checks)
         report.policy = policy.model_dump(mode="json")
         report.policy_source = source
         report_id = reg.save_report(version, report.model_dump(mode="json"), report.passed)
@@ -76,19 +87,31 @@ def gate_candidate(
             )
             return report
         version.status = "archived"
-        failed = [c.name for c in report.checks if not c.passed]
-        key = f"{model_name}:{candidate_version}:gate_failed".encode()
-        s.add(
-            Alert(
-                project_id=context.project_id,
-                kind="gate_failed",
-                severity="warning",
-                fingerprint=hashlib.sha256(key).hexdigest()[:32],
-                message=(
-                    f"{model_name} v{candidate_version} failed promotion gates: "
-                    f"{', '.join(failed)}; see `kibble models show {model_name}`"
-                ),
-                evidence={"gate_report_id": report_id, "failed": failed},
-            )
-        )
+    _summarise_refusal(context, model_name, candidate_version, report, report_id)
     return report
+
+
+def _missing(name: str, why: str) -> Check:
+    return Check(
+        name=name, measured=0.0, threshold=1.0, passed=False, sentence=f"could not run: {why}."
+    )
+
+
+def _summarise_refusal(
+    context: Context, model_name: str, version: int, report: GateReport, report_id: str
+) -> None:
+    """One open ``gate_failed`` alert per model and day, listing every refused version."""
+    from kibble.monitoring.alerts import raise_alert
+
+    day = datetime.now(UTC).date().isoformat()
+    failed = [c.name for c in report.checks if not c.passed]
+    fingerprint = f"gate_failed|{model_name}|{day}"
+    raise_alert(
+        context,
+        "gate_failed",
+        fingerprint,
+        f"{model_name}: candidates refused by the promotion gates on {day}, latest "
+        f"v{version} ({', '.join(failed)}); see `kibble models show {model_name}`",
+        {"day": day, f"v{version}": {"gate_report_id": report_id, "failed": failed}},
+        severity="info",
+    )

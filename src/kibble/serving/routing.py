@@ -21,6 +21,8 @@ Policy = Literal["canary", "gradual", "ab", "shadow", "bandit"]
 POLICIES: tuple[str, ...] = ("canary", "gradual", "ab", "shadow", "bandit")
 BUCKETS = 10_000
 DEFAULT_GRADUAL_STEPS: tuple[float, ...] = (0.05, 0.25, 0.50, 1.0)
+DEFAULT_HOLDOUT = 0.05
+"""Traffic the baseline keeps in every rollout, to measure lift (a factory may declare it)."""
 HOLDOUT_ARM = "baseline"
 
 
@@ -33,6 +35,21 @@ def bucket(user_id: str, salt: str, buckets: int = BUCKETS) -> int:
 def unit(user_id: str, salt: str) -> float:
     """Stable position of a user in ``[0, 1)``."""
     return bucket(user_id, salt) / BUCKETS
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """A rollout's limits and objective: error rate, p99 vs SLA, CTR margin, samples, alpha.
+
+    Here, not in ``rollouts``, because serving is configured with them and must not
+    import the rollout controller that judges by them."""
+
+    max_error_rate: float = 0.01
+    sla_p99_ms: float = 50.0
+    ctr_margin: float = 0.005
+    min_impressions: int = 1000
+    alpha: float = 0.05
+    min_requests: int = 20  # guardrails judge an arm only after this many answers
 
 
 @dataclass(frozen=True)
@@ -67,7 +84,7 @@ class RoutingSpec:
     baseline: str | None = None
     challenger_share: float = 0.05
     weights: Mapping[str, float] = field(default_factory=dict)
-    holdout_share: float = 0.05
+    holdout_share: float = DEFAULT_HOLDOUT
     floor: float = 0.05
     dropped: frozenset[str] = frozenset()
     salt: str = "default"

@@ -12,7 +12,9 @@ import threading
 from dataclasses import dataclass, field
 
 from kibble.context import Context
+from kibble.data.tables import Tables
 from kibble.recsys.base import Recommender, load_model
+from kibble.recsys.catalog import ItemCatalog
 from kibble.serving.pointers import VersionRef, routing_for
 from kibble.serving.routing import ArmStats, RoutingSpec
 
@@ -62,6 +64,7 @@ class ModelHolder:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._catalog_version: int | None = None
 
     def refresh(self) -> bool:
         """Re-read the store; load/warm any new version; swap. True when something changed."""
@@ -74,16 +77,40 @@ class ModelHolder:
             if old is not None and old.spec == spec and old.refs == refs:
                 if old.bandit != stats:  # new rewards only: same models, new shares
                     self.current = Snapshot(spec, old.models, old.version, refs, stats)
+                self._follow_catalog(old.models, loaded=False)
                 return False
             models: dict[str, Recommender] = {}
             for label, ref in refs.items():
                 same = old is not None and old.refs.get(label) == ref and label in old.models
                 models[label] = old.models[label] if same and old else self._load(ref)
+            self._follow_catalog(models, loaded=True)
             version = (old.version + 1) if old else 1
             self.current = Snapshot(spec, models, version, refs, stats)  # the atomic switch
             log.info("serving snapshot %d: %s", version, sorted(models))
             settle_heap(full=old is None)
             return True
+
+    def _follow_catalog(self, models: dict[str, Recommender], *, loaded: bool) -> None:
+        """Stock, seasons, species and categories from the latest products table
+        (``serving.catalog_table``), applied to every served model without retraining
+        when the table gets a new version or a model is loaded. A table that cannot be
+        read is logged and the models keep what they had."""
+        table = self.context.settings.serving.catalog_table
+        if not table:
+            return
+        try:
+            tables = Tables(self.context)
+            version = tables.lake.version(table) if tables.lake.exists(table) else None
+            if version is None or (version == self._catalog_version and not loaded):
+                return
+            self._catalog_version = version  # tried once per version, even if it fails
+            items = ItemCatalog.from_table(tables.polars(table))
+            for model in models.values():
+                model.use_catalog(items)
+        except Exception:
+            log.exception("the catalogue table %r could not be applied", table)
+            return
+        log.info("serving follows %s version %d (%d items)", table, version, len(items))
 
     def _load(self, ref: VersionRef) -> Recommender:
         model = load_model(self.context.load_artifact(ref.digest))
