@@ -97,7 +97,7 @@ TOURS = tours()
 def test_every_guide_has_a_tour_and_skips_are_few() -> None:
     assert {t.doc for t in TOURS} >= {"README.md", "operator.md", "ml-engineer.md"}
     assert all(any(line.startswith("kibble ") for _, line in t.lines) for t in TOURS)
-    assert sum(len(t.skipped) for t in TOURS) <= 10, [t.skipped for t in TOURS]
+    assert sum(len(t.skipped) for t in TOURS) <= 12, [t.skipped for t in TOURS]
 
 
 class Reader:
