@@ -96,7 +96,8 @@ TOURS = tours()
 
 def test_every_guide_has_a_tour_and_skips_are_few() -> None:
     assert {t.doc for t in TOURS} >= {"README.md", "operator.md", "ml-engineer.md"}
-    assert all(any(line.startswith("kibble ") for _, line in t.lines) for t in TOURS)
+    guides = [t for t in TOURS if t.doc != "benchmarks.md"]  # generated figures, no commands
+    assert all(any(line.startswith("kibble ") for _, line in t.lines) for t in guides)
     assert sum(len(t.skipped) for t in TOURS) <= 12, [t.skipped for t in TOURS]
 
 

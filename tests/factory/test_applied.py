@@ -40,12 +40,12 @@ def refused(result: Result) -> str:
 
 
 def write_factory(repo: Path, *, kinds: list[str], body: str = "") -> Path:
-    """A factory with a ``trends`` table whose ``kind`` column allows ``kinds``."""
+    """A factory with a ``searches`` table whose ``kind`` column allows ``kinds``."""
     repo.mkdir(exist_ok=True)
     path = repo / "factory.py"
     path.write_text(
         "from kibble.factory import *\n"
-        f"factory = Factory(project={PROJECT!r}, tables={{'trends': TableSpec(\n"
+        f"factory = Factory(project={PROJECT!r}, tables={{'searches': TableSpec(\n"
         "    columns=[ColumnSpec(name='term', type='string', nullable=False),\n"
         f"             ColumnSpec(name='kind', type='string', allowed={kinds!r}),\n"
         "             ColumnSpec(name='score', type='float64', min=0, max=1)],\n"
@@ -58,34 +58,34 @@ def test_a_changed_contract_changes_ingest_and_check_and_rollback_restores_it(
     tmp_path: Path,
 ) -> None:
     home, repo = tmp_path / "home", tmp_path / "repo"
-    data = tmp_path / "trends.csv"
+    data = tmp_path / "searches.csv"
     data.write_text("term,kind,score\ncollars,search,0.5\nleashes,video,0.7\n")
-    load = ("ingest", str(data), "--table", "trends", "--mode", "replace")
+    load = ("ingest", str(data), "--table", "searches", "--mode", "replace")
 
     assert "has no contract" in refused(kibble(home, *load))  # not declared yet
     assert ok(home, "apply", str(write_factory(repo, kinds=["search"])))["version"] == 1
     first = ok(home, *load)
     assert (first["rows_written"], first["rows_rejected"]) == (1, 1)  # 'video' not allowed
-    assert "rejected into quarantine" in refused(kibble(home, "check", "trends"))
+    assert "rejected into quarantine" in refused(kibble(home, "check", "searches"))
 
     plan = ok(home, "plan", str(write_factory(repo, kinds=["search", "video"])))
     assert plan["kinds"]["tables"] == {
         "declared": 1,
         "added": [],
-        "changed": ["trends"],
+        "changed": ["searches"],
         "removed": [],
     }
     assert ok(home, "apply", str(repo / "factory.py"))["version"] == 2
     second = ok(home, *load)
     assert (second["rows_written"], second["rows_rejected"]) == (2, 0)
-    assert ok(home, "check", "trends")["passed"] is True
-    shown = ok(home, "tables", "show", "trends")["contract"]
+    assert ok(home, "check", "searches")["passed"] is True
+    shown = ok(home, "tables", "show", "searches")["contract"]
     assert shown["columns"][1]["allowed"] == ["search", "video"]
 
     assert ok(home, "factory", "rollback", "1")["version"] == 3
     third = ok(home, *load)
     assert (third["rows_written"], third["rows_rejected"]) == (1, 1)
-    assert "rejected into quarantine" in refused(kibble(home, "check", "trends"))
+    assert "rejected into quarantine" in refused(kibble(home, "check", "searches"))
 
     # another project never sees this project's factory tables
     other = refused(kibble(home, *load, project="elsewhere"))
@@ -103,17 +103,17 @@ def test_declared_sources_load_with_their_mapping_and_secrets(tmp_path: Path) ->
         db.execute("INSERT INTO trend_feed VALUES ('bowls', 'search', 0.1), ('beds', 'x', 0.2)")
     sources = (
         "sources={"
-        "'landing': SourceSpec(kind='files', table='trends',"
+        "'landing': SourceSpec(kind='files', table='searches',"
         f" location={str(landing)!r} + '/{{partition}}.csv',"
         " mapping={'Term': 'term', 'Kind': 'kind', 'Score': 'score'}),"
-        "'feed': SourceSpec(kind='sql', table='trends', location='trend_feed',"
+        "'feed': SourceSpec(kind='sql', table='searches', location='trend_feed',"
         " connection=SecretRef(secret='TRENDS_DB'))}"
     )
     ok(home, "apply", str(write_factory(repo, kinds=["search"], body=sources)))
 
     assert "--partition" in refused(kibble(home, "ingest", "--source", "landing"))
     loaded = ok(home, "ingest", "--source", "landing", "--partition", "2026-12-01")
-    assert (loaded["table"], loaded["rows_written"]) == ("trends", 1)
+    assert (loaded["table"], loaded["rows_written"]) == ("searches", 1)
 
     assert "secret TRENDS_DB is not set" in refused(
         kibble(home, "ingest", "--source", "feed", env={"TRENDS_DB": ""})
@@ -210,4 +210,4 @@ def test_a_pipeline_that_cannot_run_is_refused_and_nothing_changes(
     assert "the definition is invalid" in message and expected in message
     assert [v["version"] for v in ok(home, "factory", "history")] == [1]
     assert [s["when"] for s in ok(home, "schedules", "list")] == ["0 2 * * *"]
-    assert ok(home, "tables", "show", "trends")["contract"]["columns"][1]["allowed"] == ["a"]
+    assert ok(home, "tables", "show", "searches")["contract"]["columns"][1]["allowed"] == ["a"]

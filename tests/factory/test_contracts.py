@@ -60,7 +60,7 @@ def test_every_table_field_maps_onto_the_contract() -> None:
 def test_a_declared_builtin_name_overrides_it_in_its_project_only(
     ctx: Context, backend_settings: Settings
 ) -> None:
-    tables = {"events": EVENTS_SPEC, "products": PRODUCTS_SPEC, "trends": TRENDS_SPEC}
+    tables = {"events": EVENTS_SPEC, "products": PRODUCTS_SPEC, "searches": TRENDS_SPEC}
     factory = Factory(project="k9s", tables=tables)
     service.apply(ctx, factory)
     assert Tables(ctx).contract("events") == table_contract("events", EVENTS_SPEC)
@@ -68,29 +68,29 @@ def test_a_declared_builtin_name_overrides_it_in_its_project_only(
     try:
         assert Tables(other).contract("events") == EVENTS
         with pytest.raises(NotFoundError, match="no contract"):
-            Tables(other).contract("trends")
+            Tables(other).contract("searches")
     finally:
         other.close()
     # dropped from the definition: the built-in comes back, a user table has none
     service.apply(ctx, Factory(project="k9s"))
     assert Tables(ctx).contract("events") == EVENTS
     with pytest.raises(NotFoundError, match="declare it under tables="):
-        Tables(ctx).contract("trends")
+        Tables(ctx).contract("searches")
     service.rollback(ctx, 1)
-    assert Tables(ctx).contract("trends") == table_contract("trends", TRENDS_SPEC)
+    assert Tables(ctx).contract("searches") == table_contract("searches", TRENDS_SPEC)
     assert Tables(ctx).contract("events") == table_contract("events", EVENTS_SPEC)
 
 
 def test_a_contract_that_breaks_stored_data_needs_allow(ctx: Context) -> None:
-    service.apply(ctx, Factory(project="k9s", tables={"trends": TRENDS_SPEC}))
-    ingest(ctx, pl.DataFrame({"term": ["collars"]}), "trends")
+    service.apply(ctx, Factory(project="k9s", tables={"searches": TRENDS_SPEC}))
+    ingest(ctx, pl.DataFrame({"term": ["collars"]}), "searches")
     retyped = TableSpec(columns=[ColumnSpec(name="term", type="int64")], key=["term"])
-    breaking = Factory(project="k9s", tables={"trends": retyped})
+    breaking = Factory(project="k9s", tables={"searches": retyped})
     assert service.plan(ctx, breaking).needs_allow["breaking-contract"] == [
-        "error: tables.trends.columns.term: changes type string -> int64"
+        "error: tables.searches.columns.term: changes type string -> int64"
     ]
     with pytest.raises(ConflictError, match="--allow breaking-contract"):
         service.apply(ctx, breaking)
-    assert Tables(ctx).contract("trends") == table_contract("trends", TRENDS_SPEC)
+    assert Tables(ctx).contract("searches") == table_contract("searches", TRENDS_SPEC)
     version, _ = service.apply(ctx, breaking, allow={"breaking-contract"})
-    assert version.version == 2 and Tables(ctx).contract("trends").column("term").type == "int64"
+    assert version.version == 2 and Tables(ctx).contract("searches").column("term").type == "int64"

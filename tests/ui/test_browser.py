@@ -340,7 +340,8 @@ def test_every_page_shows_what_the_api_says(site: Site, admin: Visitor) -> None:
     items = page.locator("table#served-items tbody tr")
     assert items.count() == len(logged["items"])
     first = logged["items"][0]
-    assert items.first.locator("td").nth(1).inner_text() == first["item_id"]
+    # the product's title, then its id: what support reads and what the log stores
+    assert items.first.locator("td").nth(1).inner_text().endswith(f"({first['item_id']})")
     assert items.first.locator("td").nth(3).inner_text() == "; ".join(first["reasons"])
     assert admin.rows("served-feedback") == len(logged["feedback"])
     page.click("#explain-lineage-link")  # why: the request back to the data

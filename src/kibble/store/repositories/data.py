@@ -118,7 +118,9 @@ class DataRecords:
         query = (
             sa.select(DataLoad)
             .where(DataLoad.project_id == self.project_id, DataLoad.dataset_id == dataset.id)
-            .order_by(DataLoad.created_at.desc())
+            # created_at is when the data arrived: a file loaded twice shares it, so the
+            # load that finished last comes first
+            .order_by(DataLoad.created_at.desc(), DataLoad.finished_at.desc())
             .limit(limit)
         )
         return list(self.session.scalars(query))
