@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -101,9 +102,13 @@ def apply(
     git: dict[str, Any] | None = None,
     existing: dict[str, dict[str, str]] | None = None,
     note: str = "",
+    now: datetime | None = None,
 ) -> tuple[FactoryVersion, bool]:
     """Store the definition as the next version and make the project's schedules and gate
-    policies match it, all in one transaction. Returns (version, created)."""
+    policies match it, all in one transaction. Returns (version, created).
+
+    New cron schedules count from ``now`` (default: the wall clock); a simulated shop
+    passes its own clock so the scheduler's slots line up with its days."""
     allow = set(allow or ())
     unknown = allow - ALLOWABLE
     if unknown:
@@ -137,7 +142,7 @@ def apply(
         )
         if latest is not None and latest.digest == digest:
             # nothing new; the sync still puts back a schedule someone removed by hand
-            _sync(session, context, factory, latest.version, schedules, tables)
+            _sync(session, context, factory, latest.version, schedules, tables, now)
             return latest, False
         version = FactoryVersion(
             project_id=context.project_id,
@@ -157,7 +162,7 @@ def apply(
                 "another apply to this project happened at the same moment",
                 hint="run `kibble plan` again and re-apply",
             ) from exc
-        synced = _sync(session, context, factory, version.version, schedules, tables)
+        synced = _sync(session, context, factory, version.version, schedules, tables, now)
     context.audit(
         "factory.apply",
         f"factory:{version.version}",
@@ -177,11 +182,12 @@ def _sync(
     number: int,
     schedules: list[ScheduleSpec],
     tables: dict[str, int | None],
+    now: datetime | None = None,
 ) -> SyncReport:
     """Schedules and gate policies follow the definition in the apply's own transaction."""
     sync_gate_policies(session, context.project_id, factory, number)
     return sync_schedules(
-        session, context.project_id, schedules, number, now=utcnow(), table_versions=tables
+        session, context.project_id, schedules, number, now=now or utcnow(), table_versions=tables
     )
 
 
