@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import Progress
@@ -130,25 +131,25 @@ def demo(
         "replay a run exactly, seasons included",
     ),
     quick: bool = typer.Option(
-        False, "--quick", help="small shop, 3 days (about a minute): what the test suite runs"
+        False, "--quick", help="small shop, 8 days (a few minutes): what the test suite runs"
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Run the K9s shop's daily life with the factory around its recommender.
+    """Run the K9s shop's daily life on a simulated clock, with kibble doing the work.
 
-    Each day: new events land -> ingested into the lake's tables -> contract checks
-    (freshness, completeness, correctness) -> train candidates (als, item_knn), registered
-    as model versions -> registry gate against the popularity baseline and the champion ->
-    live A/B against the champion with simulated users -> keep a clear winner or roll it
-    back -> metrics, drift and feedback-loop monitoring -> alerts.
-    Default faults: a late partition (the run holds, then resumes by itself), a cats launch
-    (drift) and a latency incident (feedback-loop alert). Uses --home (default ./.kibble).
+    The demo applies the K9s factory, then each day: the shop's files land -> at 07:00 the
+    scheduler runs the factory's daily pipeline (data gates, train, registry gates,
+    rollout) -> simulated customers ask the real serving app for recommendations and send
+    their clicks -> the rollout controller promotes or rolls back from that traffic.
+    Default faults: a late partition (the run holds, then resumes), a cats launch (the
+    team changes the factory: `plan`, `apply`) and a latency incident (a fault slows
+    serving). Uses --home (default ./.kibble).
     """
     from kibble.cli.state import state
-    from kibble.k9s.demo import default_scenarios, run_demo
+    from kibble.k9s.demo import day_line, default_scenarios, run_demo
 
     if quick:
-        days, products, users = 3, 5_000, 5_000
+        days, products, users = 8, 2_000, 3_000
     scenarios = parse_scenarios(scenario, days) if scenario else default_scenarios(days)
     from datetime import UTC, date, datetime, timedelta
 
@@ -173,7 +174,7 @@ def demo(
         def on_day(entry: dict[str, object]) -> None:
             progress.advance(task)
             if not as_json:
-                console.print(f"{entry['date']}: {entry['status']} (champion {entry['champion']})")
+                console.print(day_line(entry), highlight=False)
 
         summary = run_demo(home, config, context=context, on_day=on_day)
     if as_json:
@@ -182,75 +183,52 @@ def demo(
     _print_summary(summary)
 
 
-def _print_summary(summary: dict[str, object]) -> None:
-    days = summary["days"]
-    assert isinstance(days, list)
-    rows = [
-        [
-            d["date"],
-            d["status"] + (f" (on {d['resumed_on']})" if "resumed_on" in d else ""),
-            "; ".join(r["message"] for r in d["held_reasons"]),
-            d["champion"],
-        ]
-        for d in days
-    ]
-    print_table("Days", ["date", "run", "held because", "champion"], rows)
-    for key, title in (("promotions", "Promotions"), ("rollbacks", "Rollbacks")):
-        items = summary[key]
-        assert isinstance(items, list)
-        print_table(
-            title,
-            [
-                "date",
-                "version",
-                "against",
-                "champion ctr",
-                "challenger ctr",
-                "diff",
-                "95% interval",
-            ],
-            [
-                [
-                    p.get("date"),
-                    p.get("challenger", p.get("model")),
-                    p.get("champion", "first model (baseline)"),
-                    p.get("champion_ctr"),
-                    p.get("challenger_ctr"),
-                    p.get("ctr_diff"),
-                    p.get("ci95"),
-                ]
-                for p in items
-            ],
-        )
-    drift = summary["drift"]
-    assert isinstance(drift, list)
+def _print_summary(summary: dict[str, Any]) -> None:
     print_table(
-        "Drift (input, against the day before)",
-        ["date", "drifted", "top movers (PSI)"],
+        "Versions",
+        ["version", "model", "factory", "gate", "failed checks", "status"],
         [
-            [
-                d["date"],
-                ", ".join(d["drifted"]) or "-",
-                ", ".join(f"{f['feature']} {f['psi']:.2f}" for f in d["features"][:3]),
-            ]
-            for d in drift
+            [v["version"], v["model"], v["factory_version"], v["gate"] or "-",
+             ", ".join(v["failed_checks"]), v["status"]]
+            for v in summary["versions"]
+        ],
+    )  # fmt: skip
+    print_table(
+        "Rollouts (decided by the rollout controller)",
+        ["challenger", "against", "decision", "champion ctr", "challenger ctr", "95% interval",
+         "reason"],
+        [
+            [r["challenger"], r["champion"], r["decision"], r["champion_ctr"],
+             r["challenger_ctr"], r["ci95"], r["reason"]]
+            for r in summary["ab_results"]
+        ],
+    )  # fmt: skip
+    print_table(
+        "Factory versions",
+        ["version", "applied", "note", "changes"],
+        [
+            [f["version"], f["applied_at"], f["note"], "; ".join(f["changes"][:6])]
+            for f in summary["factory_versions"]
         ],
     )
-    alerts = summary["alerts"]
-    assert isinstance(alerts, list)
+    cats = summary["cats"]
+    console.print(
+        f"cat owners' CTR: {cats['ctr_before']} before the factory change "
+        f"({cats['visits_before']} visits), {cats['ctr_after']} after ({cats['visits_after']})",
+        highlight=False,
+    )
     print_table(
         "Alerts",
         ["date", "kind", "status", "message"],
-        [[a["date"], a["kind"], a["status"], a["message"]] for a in alerts],
+        [[a["date"], a["kind"], a["status"], a["message"]] for a in summary["alerts"]],
     )
+    model = summary["model"]
     console.print(
         f"done in {summary['wall_seconds']} s; home {summary['home']}. Next: "
-        f"`kibble models show {summary['model']}`, `kibble runs list`, "
-        "`kibble alerts list --all`, `kibble monitor`, "
-        f"`kibble lineage model:{summary['model']}`, the dashboard (`kibble admin init`, "
-        "then `kibble api`, open /ui), "
-        "`kibble k9s config --out "
-        f"{summary['shop']}`"
+        f"`kibble models show {model}`, `kibble runs list`, `kibble factory history`, "
+        f"`kibble rollout status --deployment {summary['deployment']}`, "
+        "`kibble alerts list --all`, `kibble lineage request:ID`, "
+        "the dashboard (`kibble admin init`, then `kibble api`, open /ui)"
     )
 
 

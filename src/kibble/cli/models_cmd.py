@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 from sqlalchemy import select
@@ -11,9 +10,8 @@ from sqlalchemy import select
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
 from kibble.errors import UsageError
-from kibble.registry.promotion import stored_policy
-from kibble.store.models import GateReportRecord, ModelVersion, RegisteredModel
-from kibble.store.repositories.registry import ALIASES, Registry
+from kibble.store.models import ModelVersion, RegisteredModel
+from kibble.store.repositories.registry import Registry
 
 app = typer.Typer(
     help=(

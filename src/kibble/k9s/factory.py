@@ -15,6 +15,8 @@ from kibble import Factory, GatePolicy, PipelineSpec, RolloutPolicy, SourceSpec
 from kibble.k9s.daily import REF, REF_GATES
 from kibble.k9s.simulate import database_url, partition_dir
 
+DAILY = "k9s_daily"
+
 MODEL = "k9s-recs"
 DEPLOYMENT = "k9s"
 CANDIDATES: dict[str, dict[str, Any]] = {
@@ -39,7 +41,7 @@ def k9s_factory(project: str, shop: Path, *, schedule: str | None = "0 7 * * *")
             "users": SourceSpec(kind="sql", table="users", location=database_url(shop)),
         },
         pipelines={
-            "k9s_daily": PipelineSpec(entrypoint=REF, schedule=schedule, params=params),
+            DAILY: PipelineSpec(entrypoint=REF, schedule=schedule, params=params),
             "k9s_gates": PipelineSpec(entrypoint=REF_GATES),
         },
         models={
@@ -50,4 +52,25 @@ def k9s_factory(project: str, shop: Path, *, schedule: str | None = "0 7 * * *")
         deployments={
             DEPLOYMENT: RolloutPolicy(model=MODEL, strategy="canary", steps=[10.0, 50.0, 100.0]),
         },
+    )
+
+
+def with_cats(factory: Factory) -> Factory:
+    """The change the team commits after the cats launch, as an edit of the definition.
+
+    Cat owners arrive with no history and cat products with no interactions, so
+    collaborative filtering cannot reach them: a ``hybrid`` candidate scores items by
+    their catalogue text, category and species as well (the products table is its item
+    side), and the gate judges new customers (the ``cold`` slice) with no tolerance, so
+    a model that fails newcomers cannot pass on its headline number."""
+    daily = factory.pipelines[DAILY]
+    candidates = {**daily.params["candidates"], "hybrid": {"cf": "als", "cf_params": {}}}
+    params = {**daily.params, "candidates": candidates, "items_table": "products"}
+    gates = factory.models[MODEL]
+    cold = gates.model_copy(update={"slice_tolerance": {**gates.slice_tolerance, "cold": 0.0}})
+    return factory.model_copy(
+        update={
+            "pipelines": {**factory.pipelines, DAILY: daily.model_copy(update={"params": params})},
+            "models": {**factory.models, MODEL: cold},
+        }
     )

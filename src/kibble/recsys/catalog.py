@@ -32,6 +32,8 @@ def _day_of_year(frame: pl.DataFrame, column: str) -> npt.NDArray[np.int16]:
     if column not in frame.columns:
         return np.full(frame.height, -1, dtype=np.int16)
     values = frame[column]
+    if values.dtype == pl.String:  # "MM-DD", the shop's yearly season bounds
+        values = ("2001-" + values).str.to_date("%Y-%m-%d", strict=False)
     if values.dtype in (pl.Date,) or isinstance(values.dtype, pl.Datetime):
         values = values.dt.ordinal_day()
     return values.cast(pl.Int16).fill_null(-1).to_numpy().astype(np.int16)
