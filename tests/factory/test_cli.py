@@ -59,6 +59,8 @@ def test_init_validate_plan_apply_history_rollback(repo: Path, home: Path) -> No
     (repo / "factory.py").write_text(text)
     plan = run(repo, home, "plan")
     assert '~ pipelines.daily.schedule: "30 2 * * *" -> "0 3 * * *"' in plan.stdout
+    assert "pipelines    -> schedules and triggers  1 declared; ~daily" in plan.stdout
+    assert "deployments  -> rollout policies        1 declared; no change" in plan.stdout
     assert json.loads(run(repo, home, "apply", "--json").stdout)["git"]["dirty"] is True
 
     history = json.loads(run(repo, home, "factory", "history", "--json").stdout)
@@ -85,15 +87,19 @@ def test_validate_fails_a_ci_job_on_errors(repo: Path, home: Path) -> None:
 def test_dry_run_touches_no_production_state(repo: Path, home: Path) -> None:
     (repo / "mypipes.py").write_text(
         "from pathlib import Path\n"
-        "class Pipe:\n"
+        "from kibble import Pipeline, step\n"
+        "@step\n"
+        "def rows(k: int = 1) -> int:\n"
+        "    return k\n"
+        "class Pipe(Pipeline):\n"
         "    def dry_run(self, settings, project, params):\n"
         "        Path(settings.home, 'touched').write_text(project)\n"
         "        assert params == {'k': 5}\n"
-        "pipe = Pipe()\n"
-        "class Broken:\n"
+        "pipe = Pipe('good', [rows])\n"
+        "class Broken(Pipeline):\n"
         "    def dry_run(self, settings, project, params):\n"
         "        raise RuntimeError('sample has no rows')\n"
-        "broken = Broken()\n"
+        "broken = Broken('bad', [rows])\n"
     )
     (repo / "factory.py").write_text(
         "from kibble.factory import Factory, PipelineSpec\n"
@@ -108,6 +114,6 @@ def test_dry_run_touches_no_production_state(repo: Path, home: Path) -> None:
     assert result.returncode == 1
     by_path = {f["path"]: f["message"] for f in findings}
     assert "sample has no rows" in by_path["pipelines.bad"]
-    assert "cannot import nowhere:pipe" in by_path["pipelines.gone"]
-    assert "pipelines.good" not in by_path
+    assert "cannot import nowhere:pipe" in by_path["pipelines.gone.entrypoint"]
+    assert not [p for p in by_path if p.startswith("pipelines.good")]
     assert not home.exists() or not (home / "touched").exists()

@@ -109,7 +109,7 @@ def test_apply_syncs_schedules_and_rollback_restores_them(ctx: Context) -> None:
     rows = _schedules(ctx)
     assert set(rows) == {"by-hand", "daily"}
     assert (rows["daily"].kind, rows["daily"].cron) == ("cron", "0 2 * * *")
-    assert rows["daily"].pipeline_ref == "pkg.mod:pipe"
+    assert rows["daily"].pipeline_ref == "tests.pipelines.flows:basic"
     assert (
         rows["daily"].factory_version == first.version and rows["by-hand"].factory_version is None
     )
@@ -117,8 +117,10 @@ def test_apply_syncs_schedules_and_rollback_restores_them(ctx: Context) -> None:
 
     second = make(
         pipelines={
-            "daily": PipelineSpec(entrypoint="pkg.mod:pipe", schedule="0 3 * * *"),
-            "refresh": PipelineSpec(entrypoint="pkg.mod:other", triggers=["events"]),
+            "daily": PipelineSpec(entrypoint="tests.pipelines.flows:basic", schedule="0 3 * * *"),
+            "refresh": PipelineSpec(
+                entrypoint="tests.pipelines.flows:parallel", triggers=["events"]
+            ),
         }
     )
     service.apply(ctx, second)

@@ -35,7 +35,9 @@ def make(**overrides: object) -> Factory:
                 foreign_keys={"item_id": "products.item_id"},
             ),
         },
-        "pipelines": {"daily": PipelineSpec(entrypoint="pkg.mod:pipe", schedule="0 2 * * *")},
+        "pipelines": {
+            "daily": PipelineSpec(entrypoint="tests.pipelines.flows:basic", schedule="0 2 * * *")
+        },
         "models": {"rec": GatePolicy()},
         "deployments": {"home": RolloutPolicy(model="rec")},
         "alerts": [AlertRule(name="ctr", metric="ctr", condition="<", threshold=0.01)],
@@ -70,6 +72,37 @@ def test_a_good_definition_has_no_findings() -> None:
         (
             {"sources": {"s": SourceSpec(kind="files", table="orders", location="x")}},
             "sources.s.table: loads into 'orders'",
+        ),
+        (
+            {"sources": {"s": SourceSpec(kind="sql", table="events", location="x")}},
+            "sources.s.connection: an sql source needs connection=SecretRef",
+        ),
+        (
+            {
+                "sources": {
+                    "s": SourceSpec(
+                        kind="files",
+                        table="events",
+                        location="x",
+                        connection=SecretRef(secret="KEY"),
+                    )
+                }
+            },
+            "sources.s.connection: a files source takes no connection",
+        ),
+        (
+            {
+                "sources": {
+                    "s": SourceSpec(
+                        kind="files", table="events", location="x", mapping={"Id": "evt"}
+                    )
+                }
+            },
+            "sources.s.mapping: maps onto 'evt', which is not a column of 'events'",
+        ),
+        (
+            {"tables": {"Bad Name": TableSpec(columns=[])}},
+            "tables.Bad Name: table names use 1-63 lowercase letters",
         ),
         (
             {

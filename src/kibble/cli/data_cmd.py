@@ -23,10 +23,13 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
 
 def ingest(
     ctx: typer.Context,
-    source: str = typer.Argument(
-        ..., help="file or folder (csv/tsv/jsonl/json/parquet), http(s) URL, or database URL"
+    source: str | None = typer.Argument(
+        None, help="file or folder (csv/tsv/jsonl/json/parquet), http(s) URL, or database URL"
     ),
-    table: str = typer.Option(..., "--table", "-t", help="target table, e.g. events"),
+    table: str | None = typer.Option(None, "--table", "-t", help="target table, e.g. events"),
+    declared: str | None = typer.Option(
+        None, "--source", help="a source declared in the applied factory (instead of SOURCE)"
+    ),
     partition: str | None = typer.Option(None, "--partition", help="day YYYY-MM-DD"),
     mode: str = typer.Option(
         "merge", "--mode", help="merge (dedup on key), replace-partition, or replace"
@@ -40,15 +43,31 @@ def ingest(
 ) -> None:
     """Load a source into a table. Loading the same data twice adds no rows.
 
-    Bad rows go to TABLE__quarantine with a reason; the load is recorded with its
-    counts and the table version it made.
+    Give SOURCE and --table, or --source NAME for a source the applied factory declares
+    (its location, kind, column mapping and secrets come from the definition). Bad rows
+    go to TABLE__quarantine with a reason; the load is recorded with its counts and the
+    table version it made.
     """
     from kibble.data.connectors import SourceOptions
     from kibble.data.ingest import MODES
     from kibble.data.ingest import ingest as run_ingest
+    from kibble.factory.sources import ingest_source
 
     if mode not in MODES:
         raise UsageError(f"unknown --mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
+    if (source is None) == (declared is None):
+        raise UsageError(
+            "give either SOURCE (with --table) or --source NAME",
+            hint="e.g. `kibble ingest events.csv --table events` or "
+            "`kibble ingest --source clickstream`",
+        )
+    if declared is not None and (table or maps or sql_table or query):
+        raise UsageError(
+            f"--source {declared} takes its table, mapping and SQL table from the factory",
+            hint="drop --table, --map, --sql-table and --query, or change the source there",
+        )
+    if source is not None and table is None:
+        raise UsageError("--table is required with SOURCE", hint="e.g. --table events")
     context = state(ctx).context()
     options = SourceOptions(
         format=fmt,
@@ -57,21 +76,31 @@ def ingest(
         records_path=records_path,
         allow_private_urls=context.settings.allow_private_urls,
     )
-    with console.status(f"loading {table}..."):
-        result = run_ingest(
-            context,
-            source,
-            table,
-            partition=partition,
-            mode=mode,  # type: ignore[arg-type]
-            mapping=_mapping(maps),
-            options=options,
-        )
+    with console.status(f"loading {table or declared}..."):
+        if declared is not None:
+            result = ingest_source(
+                context,
+                declared,
+                partition=partition,
+                mode=mode,  # type: ignore[arg-type]
+                options=options,
+            )
+        else:
+            assert source is not None and table is not None
+            result = run_ingest(
+                context,
+                source,
+                table,
+                partition=partition,
+                mode=mode,  # type: ignore[arg-type]
+                mapping=_mapping(maps),
+                options=options,
+            )
     if as_json:
         print_json(result.to_dict())
         return
     console.print(
-        f"{table}: read {result.rows_read:,}, wrote {result.rows_written:,}, "
+        f"{result.table}: read {result.rows_read:,}, wrote {result.rows_written:,}, "
         f"rejected {result.rows_rejected:,}, duplicates {result.rows_duplicate:,}; "
         f"version {result.table_version} (load {result.load_id})"
     )

@@ -12,7 +12,9 @@ from kibble.cli.state import state
 from kibble.context import Context
 from kibble.errors import UsageError
 from kibble.factory import service
+from kibble.factory.diff import KINDS
 from kibble.factory.dry_run import dry_run
+from kibble.factory.entrypoints import entrypoint_findings
 from kibble.factory.load import git_info, load_definition
 from kibble.factory.validate import validate as validate_definition
 
@@ -60,12 +62,13 @@ def validate(
     dry: bool = typer.Option(False, "--dry-run", help="also run every pipeline on a sample"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Check the definition (references, cron, thresholds, secrets); exit 1 on errors.
+    """Check the definition (references, cron, thresholds, secrets, and that every
+    pipeline's entrypoint imports as a Pipeline taking its params); exit 1 on errors.
 
     Fits a CI job: errors fail the job, warnings are printed. With --dry-run each pipeline
     runs on a small sample in a throwaway home, never touching production state."""
     factory, found = load_definition(path)
-    findings = validate_definition(factory)
+    findings = validate_definition(factory) + entrypoint_findings(factory, found.parent)
     if dry:
         findings += dry_run(factory, state(ctx).settings(), found.parent)
     errors = [f for f in findings if f.level == "error"]
@@ -86,7 +89,9 @@ def validate(
 
 
 def plan(ctx: typer.Context, path: Path | None = PathArg, as_json: bool = JsonOption) -> None:
-    """Show what `kibble apply` would change against the applied version."""
+    """Show what `kibble apply` would change against the applied version: per kind (lake
+    contracts, sources, schedules, promotion gates, rollout policies, alerts), then each
+    changed setting."""
     factory, _ = load_definition(path)
     context = _context_for(ctx, factory.project)
     result = service.plan(context, factory)
@@ -94,6 +99,19 @@ def plan(ctx: typer.Context, path: Path | None = PathArg, as_json: bool = JsonOp
         print_json(result.as_dict())
         return
     base = f"version {result.current_version}" if result.current_version else "nothing applied"
+    for kind, what in KINDS.items():
+        counts = result.kinds[kind]
+        marks = [
+            f"{sign}{name}"
+            for sign, key in (("+", "added"), ("~", "changed"), ("-", "removed"))
+            for name in counts[key]
+        ]
+        console.print(
+            f"{kind:<12} -> {what:<23} {counts['declared']} declared; "
+            + (" ".join(marks) if marks else "no change"),
+            highlight=False,
+            markup=False,
+        )
     if result.empty:
         console.print(f"no changes against {base}")
         return
@@ -113,7 +131,9 @@ def apply(
     """Apply the definition atomically as a new factory version (no-op if unchanged)."""
     factory, found = load_definition(path)
     context = _context_for(ctx, factory.project)
-    version, created = service.apply(context, factory, allow=set(allow), git=git_info(found))
+    version, created = service.apply(
+        context, factory, allow=set(allow), git=git_info(found), root=found.parent
+    )
     data = {
         "version": version.version,
         "digest": version.digest,
@@ -173,7 +193,7 @@ def rollback(
     version: int = typer.Argument(..., help="version to restore"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Restore an earlier version's schedules and policies (recorded as a new version)."""
+    """Restore an earlier version's contracts, schedules and policies (a new version)."""
     restored, created = service.rollback(_project_context(ctx), version)
     if as_json:
         print_json({"version": restored.version, "restored_from": version, "created": created})

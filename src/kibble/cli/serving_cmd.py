@@ -13,8 +13,9 @@ from kibble.errors import UsageError
 
 rollout_app = typer.Typer(
     help=(
-        "Progressive delivery of a challenger model version. `start` begins a gradual "
-        "rollout (5% -> 25% -> 50% -> 100%, sticky per user, with a permanent 5% baseline "
+        "Progressive delivery of a challenger model version. `start` begins a rollout "
+        "under the deployment's rollout policy in the applied factory (default: gradual, "
+        "5% -> 25% -> 50% -> 100%, sticky per user, with a permanent 5% baseline "
         "holdout); `step` runs the controller once (guardrails then objective: advance, "
         "hold or roll back, every decision stored with its numbers); `promote`/`abort` "
         "decide by hand; `replay` estimates a policy's click rate on logged traffic (IPS)."
@@ -67,20 +68,63 @@ def _since(text: str) -> datetime:
     return datetime.now(UTC) - timedelta(**{unit: int(m.group(1))})
 
 
+def _steps(text: str | None) -> list[float] | None:
+    """``5,25,50,100`` (percent of live traffic) as the controller's shares."""
+    if text is None:
+        return None
+    try:
+        steps = [float(part) for part in text.split(",")]
+    except ValueError:
+        steps = []
+    if not steps or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps)):
+        raise UsageError(
+            f"bad --steps {text!r}", hint="strictly ascending percentages, e.g. 5,25,50,100"
+        )
+    return [s / 100 for s in steps]
+
+
 @rollout_app.command("start")
 def start_cmd(
     ctx: typer.Context,
-    challenger: str = typer.Argument(..., help="name:version, or a model name for its challenger"),
+    challenger: str | None = typer.Argument(
+        None,
+        help="name:version, or a model name for its challenger alias "
+        "(default: the challenger of the model the factory deploys to --deployment)",
+    ),
     deployment: str = typer.Option("default", "--deployment"),
-    policy: str = typer.Option("gradual", "--policy", help="gradual, canary, ab, shadow or bandit"),
+    policy: str | None = typer.Option(
+        None,
+        "--policy",
+        help="gradual, canary, ab, shadow or bandit "
+        "(default: the deployment's rollout policy in the applied factory, else gradual)",
+    ),
+    steps: str | None = typer.Option(
+        None,
+        "--steps",
+        help="challenger share per step in percent, e.g. 5,25,50,100 "
+        "(default: the factory's rollout policy, else 5,25,50,100)",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Start rolling out CHALLENGER against the registry's champion."""
+    """Start rolling out CHALLENGER against the registry's champion.
+
+    Strategy, steps and the controller's guardrails come from the deployment's rollout
+    policy in the applied factory (`deployments:`) unless given here."""
+    from kibble.factory.applied import rollout_policy
     from kibble.rollouts.service import start
 
+    context = state(ctx).context()
+    if challenger is None:
+        declared = rollout_policy(context, deployment)
+        if declared is None:
+            raise UsageError(
+                f"name the CHALLENGER: the factory declares no rollout for {deployment!r}",
+                hint="e.g. `kibble rollout start recs:3 --deployment default`",
+            )
+        challenger = declared.model
     name, sep, _ = challenger.rpartition(":")
     model, version = (name, challenger) if sep else (challenger, None)
-    out = start(state(ctx).context(), deployment, model, version, policy)
+    out = start(context, deployment, model, version, policy, _steps(steps))
     print_json(out) if as_json else console.print(f"rollout {out['id']} started: {out}")
 
 

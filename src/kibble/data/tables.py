@@ -1,8 +1,11 @@
 """Tables of a project: the lake plus their records in the metadata store.
 
-``Tables(context)`` is what services use: it finds a table's contract (stored with the
-dataset, or a built-in K9s one), writes through the lake, and records every version
-it makes as a ``TableVersion``.
+``Tables(context)`` is what services use: it finds a table's contract, writes through
+the lake, and records every version it makes as a ``TableVersion``.
+
+A contract stored with the dataset wins over a built-in K9s one of the same name.
+`kibble apply` stores there the contract of every table the project's factory declares,
+so a factory's ``events`` replaces the built-in one for that project alone.
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ class Tables:
             return K9S_CONTRACTS[table]
         raise NotFoundError(
             f"table {table!r} has no contract in project {self.context.project!r}",
-            hint="declare one with Tables(context).register(Contract(...)) "
-            f"or use a built-in table: {', '.join(K9S_CONTRACTS)}",
+            hint="declare it under tables= in the factory and run `kibble apply` "
+            f"(or use a built-in table: {', '.join(K9S_CONTRACTS)})",
         )
 
     def dataset(self, table: str) -> Dataset:

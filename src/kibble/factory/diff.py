@@ -57,3 +57,36 @@ def diff(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Change]:
         elif before[path] != after[path]:
             changes.append(Change("changed", path, before[path], after[path]))
     return changes
+
+
+# What `kibble apply` makes of each kind of declaration, in the order `plan` shows them.
+KINDS: dict[str, str] = {
+    "tables": "lake contracts",
+    "sources": "ingest sources",
+    "pipelines": "schedules and triggers",
+    "models": "promotion gates",
+    "deployments": "rollout policies",
+    "channels": "alert channels",
+    "alerts": "alert rules",
+}
+
+
+def _items(spec: Mapping[str, Any] | None, kind: str) -> dict[str, Any]:
+    found = (spec or {}).get(kind) or {}
+    if isinstance(found, list):
+        return {item["name"]: item for item in found if _named([item])}
+    return dict(found)
+
+
+def by_kind(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per kind: how many are declared and which are added, changed or removed."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind in KINDS:
+        before, after = _items(old, kind), _items(new, kind)
+        out[kind] = {
+            "declared": len(after),
+            "added": sorted(after.keys() - before.keys()),
+            "changed": sorted(k for k in after.keys() & before.keys() if after[k] != before[k]),
+            "removed": sorted(before.keys() - after.keys()),
+        }
+    return out

@@ -1,32 +1,22 @@
-"""`kibble validate --dry-run`: import every pipeline and run it on a sample, in a
-throwaway home, so production tables, models and aliases are never touched."""
+"""`kibble validate --dry-run`: run every pipeline on a sample, in a throwaway home, so
+production tables, models and aliases are never touched."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from kibble.config import Settings
 from kibble.factory.definition import Factory
+from kibble.factory.entrypoints import importable_from, resolve_entrypoint
 from kibble.factory.validate import Finding
 
 
-def resolve_entrypoint(entrypoint: str) -> Any:
-    module_name, _, attr = entrypoint.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attr)
-
-
 def dry_run(factory: Factory, settings: Settings, root: Path) -> list[Finding]:
-    """Entry points resolve from ``root`` (the repository holding the definition) first."""
-    sys.path.insert(0, str(root.resolve()))
-    try:
+    """Entry points resolve from ``root`` (the repository holding the definition) first;
+    one that does not load is skipped here (``entrypoint_findings`` names it)."""
+    with importable_from(root):
         return _dry_run(factory, settings)
-    finally:
-        sys.path.remove(str(root.resolve()))
 
 
 def _dry_run(factory: Factory, settings: Settings) -> list[Finding]:
@@ -44,8 +34,7 @@ def _dry_run(factory: Factory, settings: Settings) -> list[Finding]:
             path = f"pipelines.{name}"
             try:
                 target = resolve_entrypoint(spec.entrypoint)
-            except (ImportError, AttributeError) as exc:
-                findings.append(Finding("error", path, f"cannot import {spec.entrypoint}: {exc}"))
+            except Exception:  # noqa: S112 - entrypoint_findings reports it
                 continue
             runner = getattr(target, "dry_run", None)
             if runner is None:

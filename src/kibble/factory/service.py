@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from kibble.context import Context
+from kibble.data.tables import Tables
 from kibble.errors import ConflictError, NotFoundError, UsageError
+from kibble.factory.contracts import existing_columns, sync_contracts
 from kibble.factory.definition import Factory
-from kibble.factory.diff import Change, diff
+from kibble.factory.diff import Change, by_kind, diff
+from kibble.factory.entrypoints import entrypoint_findings
 from kibble.factory.load import digest_of
 from kibble.factory.sync import (
     ScheduleSpec,
@@ -33,6 +37,7 @@ class Plan:
     current_version: int | None
     changes: list[Change]
     needs_allow: dict[str, list[str]] = field(default_factory=dict)
+    kinds: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -45,6 +50,7 @@ class Plan:
                 {"kind": c.kind, "path": c.path, "old": c.old, "new": c.new} for c in self.changes
             ],
             "needs_allow": self.needs_allow,
+            "kinds": self.kinds,
         }
 
 
@@ -82,16 +88,21 @@ def _check_project(context: Context, factory: Factory) -> None:
 def plan(
     context: Context, factory: Factory, existing: dict[str, dict[str, str]] | None = None
 ) -> Plan:
+    """What `apply` would change. ``existing`` (table -> column -> type, what a contract
+    must not break) defaults to the declared tables as they are in the lake."""
     _check_project(context, factory)
     current = active(context)
     changes = diff(current.spec if current else None, factory.canonical())
     needs: dict[str, list[str]] = {}
-    breaking = breaking_changes(factory, existing or {})
+    if existing is None:
+        existing = existing_columns(Tables(context).lake, factory)
+    breaking = breaking_changes(factory, existing)
     if breaking:
         needs["breaking-contract"] = [str(f) for f in breaking]
     if removes_all_gates(factory):
         needs["no-gates"] = ["deployed models would reach customers with no promotion gate"]
-    return Plan(current.version if current else None, changes, needs)
+    kinds = by_kind(current.spec if current else None, factory.canonical())
+    return Plan(current.version if current else None, changes, needs, kinds)
 
 
 def apply(
@@ -102,13 +113,14 @@ def apply(
     git: dict[str, Any] | None = None,
     existing: dict[str, dict[str, str]] | None = None,
     note: str = "",
+    root: Path | None = None,
     now: datetime | None = None,
 ) -> tuple[FactoryVersion, bool]:
-    """Store the definition as the next version and make the project's schedules and gate
-    policies match it, all in one transaction. Returns (version, created).
-
-    New cron schedules count from ``now`` (default: the wall clock); a simulated shop
-    passes its own clock so the scheduler's slots line up with its days."""
+    """Store the definition as the next version and make the project's contracts,
+    schedules and gate policies match it, all in one transaction. Returns (version,
+    created). Pipelines must load (from ``root``, the definition's folder, or the current
+    directory) or nothing is applied. New cron schedules count from ``now`` (default: the
+    wall clock); a simulated shop passes its own clock so slots line up with its days."""
     allow = set(allow or ())
     unknown = allow - ALLOWABLE
     if unknown:
@@ -117,6 +129,7 @@ def apply(
             hint=f"choose from {', '.join(sorted(ALLOWABLE))}",
         )
     errors = [f for f in reference_findings(factory) if f.level == "error"]
+    errors += [f for f in entrypoint_findings(factory, root) if f.level == "error"]
     if errors:
         raise UsageError(f"the definition is invalid: {errors[0]}", hint="run `kibble validate`")
     the_plan = plan(context, factory, existing)
@@ -186,6 +199,7 @@ def _sync(
 ) -> SyncReport:
     """Schedules and gate policies follow the definition in the apply's own transaction."""
     sync_gate_policies(session, context.project_id, factory, number)
+    sync_contracts(session, context.project_id, Tables(context).lake, factory, number)
     return sync_schedules(
         session, context.project_id, schedules, number, now=now or utcnow(), table_versions=tables
     )
@@ -208,7 +222,7 @@ def get_version(context: Context, number: int) -> FactoryVersion:
 
 def rollback(context: Context, number: int) -> tuple[FactoryVersion, bool]:
     """Re-apply an earlier version's definition as a new version (history stays linear);
-    its schedules and gate policies come back with it."""
+    its contracts, schedules, gate and rollout policies come back with it."""
     old = get_version(context, number)
     factory = Factory.model_validate(old.spec)
     return apply(

@@ -87,6 +87,8 @@ def reference_findings(factory: Factory) -> list[Finding]:
         errors.append(Finding("error", path, message))
 
     for name, spec in tables.items():
+        if not NAME.fullmatch(name):
+            err(f"tables.{name}", "table names use 1-63 lowercase letters, digits, '-' or '_'")
         columns = {c.name for c in spec.columns}
         dupes = [c for c, n in Counter(c.name for c in spec.columns).items() if n > 1]
         if dupes:
@@ -117,6 +119,22 @@ def reference_findings(factory: Factory) -> list[Finding]:
     for name, source in factory.sources.items():
         if source.table not in tables and source.table not in builtin:
             err(f"sources.{name}.table", f"loads into {source.table!r}, which is not declared")
+        if source.kind == "sql" and source.connection is None:
+            err(
+                f"sources.{name}.connection",
+                "an sql source needs connection=SecretRef(secret='NAME'), "
+                "the environment variable holding its database URL",
+            )
+        elif source.kind == "files" and source.connection is not None:
+            err(f"sources.{name}.connection", "a files source takes no connection; remove it")
+        columns = (
+            {c.name for c in tables[source.table].columns} if source.table in tables else set()
+        )
+        for target in sorted(set(source.mapping.values()) - columns if columns else set()):
+            err(
+                f"sources.{name}.mapping",
+                f"maps onto {target!r}, which is not a column of {source.table!r}",
+            )
     for name, pipeline in factory.pipelines.items():
         if pipeline.schedule is not None and not croniter.is_valid(pipeline.schedule):
             err(

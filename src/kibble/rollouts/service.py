@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from kibble.auth.quotas import INACTIVE_DEPLOYMENT_STATUSES, enforce
 from kibble.context import Context
 from kibble.errors import ConflictError, NotFoundError, UsageError
+from kibble.factory.applied import rollout_policy
 from kibble.rollouts.analysis import ips, snips
 from kibble.rollouts.controller import ArmMetrics, Guardrails, RolloutState, decide, summarize
 from kibble.serving.pointers import LIVE_POLICIES, resolve_aliases, routing_for, set_champion
@@ -79,11 +80,15 @@ def start(
     deployment: str,
     model_name: str,
     challenger: str | None = None,
-    policy: str = "gradual",
-    steps: Sequence[float] = DEFAULT_GRADUAL_STEPS,
+    policy: str | None = None,
+    steps: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Begin a rollout of ``challenger`` (``name:version``; default: the registry's
-    ``challenger`` alias) against the registry's champion."""
+    ``challenger`` alias) against the registry's champion.
+
+    ``policy`` and ``steps`` (shares in (0, 1]) default to the deployment's rollout policy
+    in the applied factory, else gradual over ``DEFAULT_GRADUAL_STEPS``."""
+    policy, steps = _declared_plan(context, deployment, model_name, policy, steps)
     if policy not in LIVE_POLICIES:
         raise UsageError(f"unknown rollout policy {policy!r}", hint=f"use one of {LIVE_POLICIES}")
     with context.store.session() as session:
@@ -108,8 +113,50 @@ def start(
         row = repo.start(deployment, refs["champion"].label, challenger, policy, list(steps))
         _record_deployment(context, session, deployment, model_name)
         out = _summary(row)
-    context.audit("rollout.start", deployment, challenger=challenger, policy=policy)
+    context.audit(
+        "rollout.start", deployment, challenger=challenger, policy=policy, steps=list(steps)
+    )
     return out
+
+
+# -- the applied factory's rollout policy (deployments: in the definition) ----------------
+
+
+def _declared_plan(
+    context: Context,
+    deployment: str,
+    model_name: str,
+    policy: str | None,
+    steps: Sequence[float] | None,
+) -> tuple[str, Sequence[float]]:
+    """Strategy and steps: as given, else as the factory declares them for ``deployment``."""
+    declared = rollout_policy(context, deployment)
+    if declared is None:
+        return policy or "gradual", DEFAULT_GRADUAL_STEPS if steps is None else steps
+    if declared.model != model_name:
+        raise ConflictError(
+            f"deployment {deployment!r} deploys {declared.model!r} in the applied factory, "
+            f"not {model_name!r}",
+            hint=f"roll out a version of {declared.model}, or change "
+            f"deployments.{deployment}.model and run `kibble apply`",
+        )
+    shares = [s / 100 for s in declared.steps]
+    return policy or declared.strategy, shares if steps is None else steps
+
+
+def declared_guardrails(context: Context, deployment: str) -> Guardrails:
+    """The controller's limits from the factory's rollout policy for ``deployment``;
+    without one, the built-in defaults with p99 judged against the serving SLA."""
+    declared = rollout_policy(context, deployment)
+    if declared is None:
+        return Guardrails(sla_p99_ms=context.settings.serving.latency_sla_ms)
+    return Guardrails(
+        max_error_rate=declared.max_error_rate,
+        sla_p99_ms=declared.p99_latency_ms,
+        ctr_margin=declared.ctr_margin,
+        min_impressions=declared.min_samples,
+        min_requests=min(Guardrails.min_requests, declared.min_samples),
+    )
 
 
 def _arm_metrics(
@@ -140,7 +187,7 @@ def step(
     and attributed clicks since the current step began (``since``: a caller whose
     serving runs on its own clock says when that was), unless ``metrics`` is given.
     """
-    rails = rails or Guardrails(sla_p99_ms=context.settings.serving.latency_sla_ms)
+    rails = rails or declared_guardrails(context, deployment)
     with context.store.session() as session:
         repo = Rollouts(session, context.project_id)
         row = repo.active(deployment, lock=True)

@@ -103,13 +103,13 @@ class ModelHolder:
             version = tables.lake.version(table) if tables.lake.exists(table) else None
             if version is None or (version == self._catalog_version and not loaded):
                 return
+            self._catalog_version = version  # tried once per version, even if it fails
             items = ItemCatalog.from_table(tables.polars(table))
             for model in models.values():
                 model.use_catalog(items)
         except Exception:
             log.exception("the catalogue table %r could not be applied", table)
             return
-        self._catalog_version = version
         log.info("serving follows %s version %d (%d items)", table, version, len(items))
 
     def _load(self, ref: VersionRef) -> Recommender:
