@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -53,3 +54,25 @@ def test_scoped_tokens_cannot_open_a_dashboard_session(world: World, ui: TestCli
 
 def test_the_dashboard_obeys_the_host_allowlist(ui: TestClient) -> None:
     assert ui.get("/ui/login", headers={"Host": "evil.example"}).status_code == 400
+
+
+@pytest.mark.parametrize("address", ["/ui", "/ui/"])
+def test_the_printed_address_opens_the_dashboard(
+    world: World, ui: TestClient, address: str
+) -> None:
+    response = ui.get(address, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/ui/overview"
+    assert sign_in(ui, world.tokens["viewer"]) == 303
+    page = ui.get(address)  # followed to the end: no loop, no JSON 404
+    assert page.status_code == 200 and page.url.path == "/ui/overview"
+    assert "text/html" in page.headers["content-type"]
+
+
+def test_a_sign_in_warns_only_when_refused(
+    world: World, ui: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="kibble.api.audit")
+    assert sign_in(ui, world.tokens["viewer"]) == 303
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert sign_in(ui, world.tokens["nobody"]) == 401
+    assert [r for r in caplog.records if r.levelno == logging.WARNING]

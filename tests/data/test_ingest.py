@@ -9,7 +9,7 @@ import pytest
 from kibble.context import Context
 from kibble.data.ingest import ingest
 from kibble.data.tables import Tables
-from kibble.errors import DataQualityError, UnsafeInputError, UsageError
+from kibble.errors import UnsafeInputError, UsageError
 from kibble.store.repositories.data import DataRecords
 from tests.data.helpers import events, products
 
@@ -74,7 +74,7 @@ def test_bad_rows_go_to_quarantine_with_reasons(context: Context) -> None:
 
 
 def test_missing_required_column_is_refused(context: Context) -> None:
-    with pytest.raises(DataQualityError, match="item_id"):
+    with pytest.raises(UsageError, match="item_id"):
         ingest(context, events(DAY, 3).drop("item_id"), "events")
 
 

@@ -330,3 +330,16 @@ def test_a_failing_receiver_is_recorded_and_other_channels_still_get_it(
     detail = get_alert(context, outcome.alert["id"])
     assert [h["action"] for h in detail["history"]] == ["raised", "notify_failed"]
     assert "answered 500" in detail["history"][1]["errors"][0]
+
+
+def test_a_resolved_alert_can_say_what_happened_and_keeps_what_it_said(context: Context) -> None:
+    raise_alert(context, "data_late", "late|events|d1", "partition d1 has not arrived")
+    resolved = resolve_alert(
+        context, "late|events|d1", "the data is fixed", message="partition d1 arrived late"
+    )
+    assert resolved is not None and resolved.alert["message"] == "partition d1 arrived late"
+    [stored] = list_alerts(context, None)
+    assert stored["message"] == "partition d1 arrived late"
+    with context.store.session() as session:
+        events = AlertRecords(session, context.project_id).events(stored["id"])
+        assert events[-1].details["was"] == "partition d1 has not arrived"

@@ -43,26 +43,34 @@ def total(doubled: np.ndarray, numbers: list[int]) -> dict[str, float]:
 basic = Pipeline("basic", [numbers, doubled, total])
 
 
-# -- parallel: two independent slow steps ---------------------------------------------
+# -- parallel: two independent steps that can only finish together -------------------
+
+
+def _meet(workdir: str, me: str, other: str, wait_s: float) -> dict[str, object]:
+    """Leave a mark, then wait for the other step's: only steps running at the same time
+    both see each other (a sequential executor makes the first one give up)."""
+    (Path(workdir) / f"{me}.here").write_text(str(os.getpid()))
+    there = Path(workdir) / f"{other}.here"
+    deadline = time.monotonic() + wait_s
+    while not there.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return {"met": there.exists(), "pid": os.getpid()}
 
 
 @step
-def left(workdir: str, pause: float = 1.0) -> dict[str, float]:
-    start = time.time()
-    time.sleep(pause)
-    return {"start": start, "end": time.time(), "pid": os.getpid()}
+def left(workdir: str, wait_s: float = 30.0) -> dict[str, object]:
+    return _meet(workdir, "left", "right", wait_s)
 
 
 @step
-def right(workdir: str, pause: float = 1.0) -> dict[str, float]:
-    start = time.time()
-    time.sleep(pause)
-    return {"start": start, "end": time.time(), "pid": os.getpid()}
+def right(workdir: str, wait_s: float = 30.0) -> dict[str, object]:
+    return _meet(workdir, "right", "left", wait_s)
 
 
 @step
-def joined(left: dict[str, float], right: dict[str, float]) -> float:
-    return min(left["end"], right["end"]) - max(left["start"], right["start"])
+def joined(left: dict[str, object], right: dict[str, object]) -> bool:
+    """True when each step saw the other running."""
+    return bool(left["met"]) and bool(right["met"])
 
 
 parallel = Pipeline("parallel", [left, right, joined])

@@ -160,7 +160,7 @@ def test_tune_records_every_trial(files: Path, home: Path) -> None:
 @pytest.mark.slow
 def test_bad_input_is_one_clear_line(files: Path, home: Path) -> None:
     missing = kibble("recsys", "evaluate", "-i", str(files / "nope.csv"), home=home)
-    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
     wrong = kibble(
         "recsys", "evaluate", "-i", str(files / "items.csv"), "--models", "svd", home=home
     )

@@ -120,7 +120,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         with ThreadPoolExecutor(4) as pool:
             held = pool.submit(kibble_cli, home, "run", f"{flows}:gated", "--json")
             admin = pool.submit(
-                kibble_cli, home, "admin", "init", "--project", PROJECT, "--user", "ada", "--json"
+                kibble_cli,
+                home,
+                "admin",
+                "init",
+                "--project",
+                PROJECT,
+                "--user",
+                "ada",
+                "--force",  # `kibble api` may have made the local user admin already
+                "--json",
             )
             viewer = pool.submit(
                 kibble_cli, home, "tokens", "create", "--user", "vic", "--role", "viewer", "--json"

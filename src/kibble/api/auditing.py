@@ -2,7 +2,8 @@
 and how it ended (ok, denied, or the error status). Reads are not audited.
 
 Calls that never authenticated have no project to file them under; they are logged
-(without any credential) so brute-force attempts still leave a trace.
+(without any credential) so brute-force attempts still leave a trace: refused ones as
+warnings, a successful sign-in (which authenticates only once it is answered) as info.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ class AuditTrail:
         path = str(scope.get("path", ""))[:400]
         principal = scope.get(PRINCIPAL_KEY)
         if not isinstance(principal, Principal):
-            log.warning(
-                "unauthenticated %s %s from %s -> %s", scope["method"], path, source, status
+            # a refused call is worth a warning; a sign-in that succeeded is not
+            level = logging.WARNING if status >= 400 else logging.INFO
+            log.log(
+                level, "unauthenticated %s %s from %s -> %s", scope["method"], path, source, status
             )
             return
         route = scope.get("route")

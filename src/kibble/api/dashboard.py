@@ -13,6 +13,7 @@ resumes it, so no pipeline code runs inside the API process.
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -53,4 +54,10 @@ def release_for_ui(context: Context, run_id: str, reason: str, actor: str) -> No
 
 def attach(app: FastAPI, context: Context) -> None:
     ui = create_ui(context, resolve_token=resolve_for_ui, release_run=release_for_ui, prefix=PREFIX)
+
+    @app.get(PREFIX, include_in_schema=False)
+    def dashboard() -> RedirectResponse:
+        """The bare address (what `kibble api` prints): the mount only matches /ui/..."""
+        return RedirectResponse(f"{PREFIX}/overview", status_code=303)
+
     app.mount(PREFIX, _FullPath(ui), name="dashboard")

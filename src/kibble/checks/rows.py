@@ -13,7 +13,7 @@ from datetime import date
 import polars as pl
 
 from kibble.data.contracts.model import Column, Contract
-from kibble.errors import DataQualityError
+from kibble.errors import UsageError
 
 REASON = "_reason"
 _BROKEN = "__kibble_broken"
@@ -105,7 +105,7 @@ def conform(
                 frame = frame.with_columns(moment.dt.date().alias(part))
     missing = [c.name for c in contract.columns if c.name not in frame.columns and not c.nullable]
     if missing:
-        raise DataQualityError(
+        raise UsageError(  # a file without the columns asked for: bad input, like any command's
             f"source lacks required columns of {contract.name}: {', '.join(missing)}",
             hint="map them with --map COLUMN=SOURCE_COLUMN or fix the source",
         )

@@ -8,7 +8,9 @@ API instead, with the token's rights, and print the same thing.
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import re
+import sys
 from typing import Any
 
 import typer
@@ -64,29 +66,27 @@ def serve_api(
 ) -> None:
     """Run the control-plane REST API (auth on: every call needs a bearer token).
 
-    Create the first admin token with `kibble admin init` on this machine. The spec is at
+    It prints the dashboard's address. On a fresh local home (SQLite, nobody admin yet)
+    it makes you admin of the project and prints your sign-in token once; elsewhere
+    `kibble admin init` on this machine creates the first one. The spec is at
     /openapi.json. Requests must carry a Host in api.allowed_hosts.
     """
     import uvicorn
 
     from kibble.api import create_app
-    from kibble.store.repositories.auth import admin_count
 
     settings = state(ctx).settings()
     app = create_app(settings, ui=ui)
-    with app.state.kibble.store.session() as session:
-        if admin_count(session) == 0:
-            console.print(
-                "[yellow]no project has an admin yet: run `kibble admin init --project NAME` "
-                "on this machine to create the first token[/yellow]"
-            )
     bind_host = host or settings.api.host
     bind_port = port or settings.api.port
+    url = f"http://{_reachable(bind_host)}:{bind_port}"
     console.print(
-        f"kibble API on http://{bind_host}:{bind_port} "
-        f"(allowed hosts: {settings.api.allowed_hosts}; spec at /openapi.json"
-        f"{'; dashboard at /ui' if ui else ''})"
+        f"kibble API on {url} (allowed hosts: {settings.api.allowed_hosts}; spec at /openapi.json)"
     )
+    if ui:
+        console.print(f"dashboard: {url}/ui", highlight=False)
+    _first_run_token(settings, app.state.kibble.store)
+    sys.stdout.flush()  # the address and token show even when piped (uvicorn blocks)
     uvicorn.run(
         app,
         host=bind_host,
@@ -95,6 +95,48 @@ def serve_api(
         server_header=False,
         proxy_headers=False,
     )
+
+
+def _reachable(host: str) -> str:
+    """The address to open for a bind address (a wildcard bind is reachable locally)."""
+    try:
+        return "127.0.0.1" if ipaddress.ip_address(host).is_unspecified else host
+    except ValueError:  # a host name
+        return host
+
+
+def _first_run_token(settings: Settings, store: Any) -> None:
+    """Say how to sign in. A fresh local home has nobody to sign in as: like `kibble
+    admin init`, make the local user admin of the project and print the token once
+    (whoever runs this can read the SQLite file, so they already own the store). A
+    shared database never gets an admin implicitly."""
+    from kibble.auth import bootstrap_admin
+    from kibble.store.repositories import Projects
+    from kibble.store.repositories.auth import admin_count
+
+    with store.session() as session:
+        if admin_count(session):
+            console.print(
+                "sign in with a token: `kibble tokens create --user NAME --role viewer` "
+                "on this machine makes one"
+            )
+            return
+        if not settings.database_url.startswith("sqlite"):
+            console.print(
+                "[yellow]no project has an admin yet: run `kibble admin init --project NAME` "
+                "on this machine to create the first token[/yellow]"
+            )
+            return
+        user = _local_user()
+        project_id = Projects(session).ensure(settings.project).id
+        issued = bootstrap_admin(
+            session, project_id, user, actor=user, days=settings.api.token_days
+        )
+    console.print(
+        f"first run: {user} is now admin of project {settings.project}. Sign in with this "
+        "token (shown once, store it; `kibble tokens create` makes more):"
+    )
+    console.print(issued.value, highlight=False, soft_wrap=True)
 
 
 # -- kibble admin ----------------------------------------------------------------------

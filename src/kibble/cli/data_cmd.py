@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import typer
 
 from kibble.cli.output import JsonOption, console, emit, print_json, print_table
@@ -95,6 +98,7 @@ def ingest(
                 mode=mode,  # type: ignore[arg-type]
                 mapping=_mapping(maps),
                 options=options,
+                arrived_at=_landed_at(source),
             )
     if as_json:
         print_json(result.to_dict())
@@ -104,6 +108,19 @@ def ingest(
         f"rejected {result.rows_rejected:,}, duplicates {result.rows_duplicate:,}; "
         f"version {result.table_version} (load {result.load_id})"
     )
+
+
+def _landed_at(source: str) -> datetime | None:
+    """When a local file or folder landed (its newest file's time, never later than now):
+    what freshness means for a landing folder. None for URLs (they arrive now)."""
+    path = Path(source)
+    if not path.exists():
+        return None
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    if not files:
+        return None
+    newest = max(datetime.fromtimestamp(f.stat().st_mtime, UTC) for f in files)
+    return min(newest, datetime.now(UTC))
 
 
 def check(
@@ -127,7 +144,7 @@ def check(
             [[r.name, r.status, r.message] for r in report.results],
         )
     if not report.passed:
-        raise DataQualityError(f"{table}: " + " ".join(report.reasons))
+        raise DataQualityError(f"{table}: " + "; ".join(report.reasons))
 
 
 @tables_app.command("list")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import typer
 from rich.progress import Progress
 
 from kibble.cli.output import JsonOption, console, print_json, print_table
+from kibble.cli.state import CliState, state
 from kibble.errors import UsageError
 from kibble.k9s.config import SCENARIOS, SimConfig, parse_scenarios
 
@@ -145,7 +147,6 @@ def demo(
     team changes the factory: `plan`, `apply`) and a latency incident (a fault slows
     serving). Uses --home (default ./.kibble).
     """
-    from kibble.cli.state import state
     from kibble.k9s.demo import day_line, default_scenarios, run_demo
 
     if quick:
@@ -166,8 +167,27 @@ def demo(
         sessions_per_user=0.3,
         scenarios=scenarios,
     )
-    context = state(ctx).context()
-    home = context.settings.home
+    cli = state(ctx)
+    size = _size_name(quick, days, products, users)
+    home = _demo_home(cli, size)
+    previous = _previous_run(home, size)
+    if previous.get("config") == json.loads(config.to_json()) and "summary" in previous:
+        summary = {**previous["summary"], "reused": f"the finished run of {previous['ran_at']}"}
+        if not as_json:
+            console.print(
+                f"reused the finished {size} run in {home} (same days, shop and seed, ran "
+                f"{previous['ran_at']}): nothing to redo; delete that folder to run it again"
+            )
+        _show(summary, as_json)
+        return
+    if previous:
+        shutil.rmtree(home)
+        if not as_json:
+            console.print(f"starting fresh in {home}: {_why_fresh(previous, config)}")
+    home.mkdir(parents=True, exist_ok=True)
+    marker = {"size": size, "config": json.loads(config.to_json()), "ran_at": _now()}
+    (home / MARKER).write_text(json.dumps(marker))
+    context = cli.context()
     with Progress(console=console, transient=True, disable=as_json) as progress:
         task = progress.add_task("running the K9s shop", total=days)
 
@@ -177,6 +197,74 @@ def demo(
                 console.print(day_line(entry), highlight=False)
 
         summary = run_demo(home, config, context=context, on_day=on_day)
+    (home / MARKER).write_text(json.dumps({**marker, "summary": summary}, default=str))
+    _show(summary, as_json)
+
+
+MARKER = "demo.json"
+"""What a demo home holds besides the platform's files: its size, config and summary."""
+
+
+def _size_name(quick: bool, days: int, products: int, users: int) -> str:
+    if quick:
+        return "demo-quick"
+    if (days, products, users) == (14, 100_000, 20_000):
+        return "demo"
+    return f"demo-{days}d-{products}p-{users}u"
+
+
+def _demo_home(cli: CliState, size: str) -> Path:
+    """A home of its own per demo size (``.kibble/demo``, ``.kibble/demo-quick``) unless
+    one was chosen by flag, environment or kibble.toml; then that one is used as is."""
+    settings = cli.settings()
+    if settings.sources.get("home", "default") != "default":
+        return settings.home
+    cli.overrides["home"] = settings.home / size
+    cli._settings = cli._context = None  # re-resolve every location under the new home
+    return cli.settings().home
+
+
+def _previous_run(home: Path, size: str) -> dict[str, Any]:
+    """The earlier demo run in ``home`` ({} when none). A home holding another size's
+    run is refused: one size never overwrites another's data."""
+    try:
+        previous: dict[str, Any] = json.loads((home / MARKER).read_text())
+    except FileNotFoundError:
+        if (home / "k9s").exists():
+            raise UsageError(
+                f"{home} holds a K9s shop that no demo run here recorded",
+                hint="run the demo in a home of its own: without --home or KIBBLE_HOME each "
+                "size gets one under .kibble",
+            ) from None
+        return {}
+    except (OSError, ValueError):
+        return {"size": size}  # an unreadable marker: the run there did not finish
+    if previous.get("size") != size:
+        raise UsageError(
+            f"{home} holds the {previous.get('size')} run, not {size}",
+            hint="run the demo without --home or KIBBLE_HOME (each size gets a home under "
+            ".kibble), or pass another --home",
+        )
+    return previous
+
+
+def _why_fresh(previous: dict[str, Any], config: SimConfig) -> str:
+    """One line saying what is replaced (nothing from it is reused)."""
+    if "summary" not in previous:
+        return "the run there did not finish; nothing reused"
+    before = previous.get("config", {})
+    was = f"{before.get('start')} + {before.get('days')} days, seed {before.get('seed')}"
+    now = f"{config.start.isoformat()} + {config.days} days, seed {config.seed}"
+    return f"the run of {previous.get('ran_at')} covered {was}, this one {now}; nothing reused"
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _show(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(summary)
         return
@@ -222,13 +310,19 @@ def _print_summary(summary: dict[str, Any]) -> None:
         ["date", "kind", "status", "message"],
         [[a["date"], a["kind"], a["status"], a["message"]] for a in summary["alerts"]],
     )
+    home = _shown(Path(str(summary["home"])))
     model = summary["model"]
     console.print(
-        f"done in {summary['wall_seconds']} s; home {summary['home']}. Next: "
+        f"done in {summary['wall_seconds']} s; everything is in {home}. Next, "
+        f"`export KIBBLE_HOME={home}` so the commands below read it, then: "
         f"`kibble models show {model}`, `kibble runs list`, `kibble factory history`, "
         f"`kibble rollout status --deployment {summary['deployment']}`, "
-        "`kibble alerts list --all`, `kibble lineage request:ID`, "
-        "the dashboard (`kibble admin init`, then `kibble api`, open /ui)"
+        "`kibble alerts list --all`, "
+        f"`kibble monitor`, `kibble lineage model:{model}`, `kibble requests list` (then "
+        "`kibble lineage request:ID`: why a customer saw what they saw), the dashboard "
+        "(`kibble api`, open the /ui address it prints), "
+        f"`kibble k9s config --out {_shown(Path(str(summary['shop'])))}`",
+        highlight=False,
     )
 
 
@@ -270,3 +364,11 @@ def init_cmd(
     target.write_text(FACTORY_FILE.format(shop=str(shop.resolve()), project=project))
     console.print(f"wrote {target}")
     console.print("next: `kibble plan`, then `kibble apply`", highlight=False)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it (easier to type)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,7 +1,10 @@
 """Entry point of the `kibble` command: global flags, subcommands, one-line errors.
 
-Exit codes: 0 ok, 1 failure, 2 usage or bad input. Errors print as one line on stderr;
-``--debug`` adds the traceback.
+Exit codes (the same kind of mistake gets the same code in every command):
+0 ok; 1 the command ran and the outcome is a failure (a check or gate failed, a record
+is missing or in conflict, an unexpected error); 2 bad usage or bad input (a flag, a
+path, a file that is empty, binary, truncated or without the columns asked for; nothing
+was written). Errors print as one line on stderr; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ app.command("monitor")(monitoring_cmd.monitor)
 app.add_typer(monitoring_cmd.alerts_app, name="alerts")
 app.command("serve")(serving_cmd.serve)
 app.add_typer(serving_cmd.rollout_app, name="rollout")
+app.add_typer(serving_cmd.requests_app, name="requests")
 pipelines_cmd.register(app)
 app.command("ingest")(data_cmd.ingest)
 app.command("check")(data_cmd.check)
@@ -113,3 +117,14 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug, not the user's mistake: still one line, then how to see more
+        if debug:
+            traceback.print_exc()
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        err_console.print(
+            f"[red]error:[/red] unexpected {type(exc).__name__}: {detail} "
+            "(run again with --debug for the traceback, and report it)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)

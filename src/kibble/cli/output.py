@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -15,6 +16,7 @@ from rich.table import Table
 console = Console()
 err_console = Console(stderr=True)
 
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?")
 JsonOption = typer.Option(False, "--json", help="print machine-readable JSON instead of a table")
 
 
@@ -28,12 +30,26 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=_default, indent=2, sort_keys=False) + "\n")
 
 
+def _cell(value: Any) -> str:
+    """A table cell: times to the second in UTC (what a reader compares), never cut."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and ISO_TIME.fullmatch(value):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return str(value.strftime("%Y-%m-%d %H:%M:%S"))
+    return str(value)
+
+
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Cells wrap (fold) on a narrow terminal instead of ending in an ellipsis."""
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*(_cell(cell) for cell in row))
     console.print(table)
     if not rows:
         console.print("[dim](none)[/dim]")

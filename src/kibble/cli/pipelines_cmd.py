@@ -360,6 +360,24 @@ def lineage(
                 reasons = "; ".join(item.get("reasons") or []) or "no reason recorded"
                 console.print(f"  {item.get('item_id')}: {reasons}")
     _print_tree(tree, 0)
+    _print_registration(tree)
+
+
+def _print_registration(tree: dict[str, Any]) -> None:
+    """A model version's own record: the run it was registered from and what it read."""
+    run = tree.get("registered_by")
+    if run:
+        tables = ", ".join(f"{t['name']} @ version {t['version']}" for t in run["tables"])
+        console.print(
+            f"  registered from run {run['run_id']} ({run['pipeline']}, {run['status']}, "
+            f"{run['created_at'][:19]}), which read: {tables or 'no tables'}",
+            highlight=False,
+        )
+    recorded = tree.get("lineage") or {}
+    for name, version in (recorded.get("tables") or {}).items():
+        console.print(f"  trained on table {name} @ version {version}", highlight=False)
+    if tree.get("params"):
+        console.print(f"  params {json.dumps(tree['params'])}", highlight=False)
 
 
 def _print_tree(node: dict[str, Any], depth: int) -> None:

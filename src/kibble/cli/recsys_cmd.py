@@ -40,7 +40,10 @@ ItemsOpt = typer.Option(None, "--items", help="item file (text, category, specie
 UsersOpt = typer.Option(None, "--users", help="user file with attribute columns to slice by")
 UserColOpt = typer.Option("user_id", "--user-col", help="user id column")
 ItemColOpt = typer.Option("item_id", "--item-col", help="item id column")
-TimeColOpt = typer.Option("timestamp", "--time-col", help="event time column (epoch s or ISO)")
+TimeColOpt = typer.Option(
+    None, "--time-col", help="event time column (epoch s or ISO); default timestamp, else ts"
+)
+TIME_COLS = ("timestamp", "ts")
 WeightColOpt = typer.Option(None, "--weight-col", help="numeric weight column, e.g. rating")
 EventColOpt = typer.Option(
     None, "--event-col", help="event type column; weights view 1, click 2, cart 4, purchase 8"
@@ -86,7 +89,7 @@ def _load(
     users: Path | None,
     user_col: str,
     item_col: str,
-    time_col: str,
+    time_col: str | None,
     weight_col: str | None,
     event_col: str | None,
     columns: str | None,
@@ -98,8 +101,15 @@ def _load(
 
     if weight_col and event_col:
         raise UsageError("give --weight-col or --event-col, not both", hint="pick one")
-    required = [user_col, item_col, time_col] + [c for c in (weight_col, event_col) if c]
+    required = [user_col, item_col] + [c for c in (time_col, weight_col, event_col) if c]
     frame = read_table(interactions, columns=_split(columns) or None, required=required)
+    if time_col is None:  # the usual name, or the K9s simulator's
+        time_col = next((c for c in TIME_COLS if c in frame.columns), TIME_COLS[0])
+        if time_col not in frame.columns:
+            raise UsageError(
+                f"{interactions} has no time column ({' or '.join(TIME_COLS)})",
+                hint="name it with --time-col",
+            )
     matrix = Interactions.from_events(
         frame,
         user_col=user_col,
@@ -182,7 +192,7 @@ def evaluate_cmd(
     users: Path | None = UsersOpt,
     user_col: str = UserColOpt,
     item_col: str = ItemColOpt,
-    time_col: str = TimeColOpt,
+    time_col: str | None = TimeColOpt,
     weight_col: str | None = WeightColOpt,
     event_col: str | None = EventColOpt,
     columns: str | None = ColumnsOpt,
@@ -271,7 +281,7 @@ def train_cmd(
     items: Path | None = ItemsOpt,
     user_col: str = UserColOpt,
     item_col: str = ItemColOpt,
-    time_col: str = TimeColOpt,
+    time_col: str | None = TimeColOpt,
     weight_col: str | None = WeightColOpt,
     event_col: str | None = EventColOpt,
     columns: str | None = ColumnsOpt,
@@ -347,7 +357,7 @@ def tune_cmd(
     items: Path | None = ItemsOpt,
     user_col: str = UserColOpt,
     item_col: str = ItemColOpt,
-    time_col: str = TimeColOpt,
+    time_col: str | None = TimeColOpt,
     weight_col: str | None = WeightColOpt,
     event_col: str | None = EventColOpt,
     columns: str | None = ColumnsOpt,

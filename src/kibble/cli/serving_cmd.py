@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 import typer
 
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
+from kibble.context import Context
 from kibble.errors import UsageError
 
 rollout_app = typer.Typer(
@@ -83,6 +85,32 @@ def _steps(text: str | None) -> list[float] | None:
     return [s / 100 for s in steps]
 
 
+DeploymentOption = typer.Option(
+    None, "--deployment", help="default: the project's only deployment (else 'default')"
+)
+
+
+def _deployment(context: Context, given: str | None) -> str:
+    """The deployment named, or the project's only one (the demo's is `k9s`)."""
+    if given:
+        return given
+    from kibble.store.models import Deployment
+
+    with context.store.session() as session:
+        names = list(
+            session.scalars(
+                sa.select(Deployment.name)
+                .where(Deployment.project_id == context.project_id)
+                .order_by(Deployment.name)
+            )
+        )
+    if len(names) > 1:
+        raise UsageError(
+            f"this project has {len(names)} deployments", hint=f"pass --deployment, one of {names}"
+        )
+    return names[0] if names else "default"
+
+
 @rollout_app.command("start")
 def start_cmd(
     ctx: typer.Context,
@@ -131,13 +159,14 @@ def start_cmd(
 @rollout_app.command("status")
 def status_cmd(
     ctx: typer.Context,
-    deployment: str = typer.Option("default", "--deployment"),
+    deployment: str | None = DeploymentOption,
     as_json: bool = JsonOption,
 ) -> None:
     """The rollout's state and every decision with its numbers."""
     from kibble.rollouts.service import status
 
-    out = status(state(ctx).context(), deployment)
+    context = state(ctx).context()
+    out = status(context, _deployment(context, deployment))
     if as_json:
         print_json(out)
         return
@@ -154,41 +183,44 @@ def status_cmd(
 @rollout_app.command("step")
 def step_cmd(
     ctx: typer.Context,
-    deployment: str = typer.Option("default", "--deployment"),
+    deployment: str | None = DeploymentOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Run the controller once; safe to repeat (level-triggered)."""
     from kibble.rollouts.service import step
 
-    out = step(state(ctx).context(), deployment)
+    context = state(ctx).context()
+    out = step(context, _deployment(context, deployment))
     print_json(out) if as_json else console.print(f"{out['action']}: {'; '.join(out['reasons'])}")
 
 
 @rollout_app.command("promote")
 def promote_cmd(
     ctx: typer.Context,
-    deployment: str = typer.Option("default", "--deployment"),
+    deployment: str | None = DeploymentOption,
     reason: str = typer.Option("operator promotion", "--reason"),
     as_json: bool = JsonOption,
 ) -> None:
     """Make the challenger champion now."""
     from kibble.rollouts.service import finish
 
-    out = finish(state(ctx).context(), deployment, "promote", reason)
+    context = state(ctx).context()
+    out = finish(context, _deployment(context, deployment), "promote", reason)
     print_json(out) if as_json else console.print(f"promoted {out['challenger']}")
 
 
 @rollout_app.command("abort")
 def abort_cmd(
     ctx: typer.Context,
-    deployment: str = typer.Option("default", "--deployment"),
+    deployment: str | None = DeploymentOption,
     reason: str = typer.Option("operator abort", "--reason"),
     as_json: bool = JsonOption,
 ) -> None:
     """Roll back: 100% to the champion, reason recorded."""
     from kibble.rollouts.service import finish
 
-    out = finish(state(ctx).context(), deployment, "abort", reason)
+    context = state(ctx).context()
+    out = finish(context, _deployment(context, deployment), "abort", reason)
     print_json(out) if as_json else console.print(f"rolled back {out['challenger']}")
 
 
@@ -212,3 +244,45 @@ def replay_cmd(
     )
     out = replay(state(ctx).context(), spec, _since(since))
     print_json(out) if as_json else emit([out], False, "replay", list(out), list(out))
+
+
+requests_app = typer.Typer(
+    help="Served requests in the request log: find an id for `kibble lineage request:ID`.",
+    no_args_is_help=True,
+)
+
+
+@requests_app.command("list")
+def requests_list(
+    ctx: typer.Context,
+    deployment: str | None = typer.Option(None, "--deployment", help="only this deployment"),
+    user: str | None = typer.Option(None, "--user", help="only answers to this customer"),
+    limit: int = typer.Option(20, "--limit", min=1, max=1000, help="how many, newest first"),
+    as_json: bool = JsonOption,
+) -> None:
+    """The newest served requests: id, when, deployment, customer, arm and items shown."""
+    from kibble.store.repositories.serving import ServedRequests
+
+    context = state(ctx).context()
+    with context.store.session() as session:
+        rows = [
+            {
+                "request_id": r.request_id,
+                "ts": r.ts,
+                "deployment": r.deployment,
+                "user_id": r.user_id,
+                "arm": r.arm,
+                "model_version": r.model_version,
+                "items": len(r.items),
+            }
+            for r in ServedRequests(session, context.project_id).latest(
+                limit, deployment=deployment, user=user
+            )
+        ]
+    emit(
+        rows,
+        as_json,
+        "served requests (newest first)",
+        ["request", "served", "deployment", "user", "arm", "items"],
+        ["request_id", "ts", "deployment", "user_id", "arm", "items"],
+    )

@@ -99,6 +99,19 @@ def _format_of(name: str, given: str | None) -> str:
 
 
 def _read_one(data: Path | bytes, fmt: str, records_path: str | None = None) -> pl.DataFrame:
+    """One file (or body) as a frame; an empty, binary or truncated one is bad input."""
+    name = data.name if isinstance(data, Path) else "the response"
+    try:
+        return _parse(data, fmt, records_path)
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"cannot read {name} as {fmt}: {detail}",
+            hint="check that the file is complete and in that format, or pass --format",
+        ) from exc
+
+
+def _parse(data: Path | bytes, fmt: str, records_path: str | None) -> pl.DataFrame:
     src: Any = data if isinstance(data, Path) else io.BytesIO(data)
     if fmt == "parquet":
         return pl.read_parquet(src)
@@ -123,14 +136,18 @@ def _read_one(data: Path | bytes, fmt: str, records_path: str | None = None) -> 
 
 
 def read_files(path: Path, fmt: str | None = None) -> pa.Table:
-    """A file, or every file of one format in a folder (sorted by name), as one table."""
+    """A file, or every data file under a folder (sorted by path), as one table."""
     return read_files_frame(path, fmt).to_arrow()
 
 
 def read_files_frame(path: Path, fmt: str | None = None) -> pl.DataFrame:
     """:func:`read_files` as a Polars frame."""
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    if path.is_dir():  # partition folders (date=...) included
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
         files = [p for p in files if fmt or p.suffix.lower() in _SUFFIXES]
         if not files:
             raise UsageError(f"folder {path} has no data files", hint=f"formats: {FORMATS}")

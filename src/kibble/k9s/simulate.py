@@ -10,15 +10,17 @@ Layout of ``out``::
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 
-from kibble.errors import NotFoundError
+from kibble.errors import NotFoundError, UsageError
 from kibble.k9s.config import SimConfig
 from kibble.k9s.events import corrupt, day_events
 from kibble.k9s.shop import Shop
@@ -87,6 +89,10 @@ def write_day(shop: Shop, out: Path, day: int, *, clean: bool = False) -> DayRes
     if clean:
         shutil.rmtree(partition_dir(out, label, late=True), ignore_errors=True)
     _write_frame(events, path, cfg.events_format)
+    if not (late or clean):  # landed the night after its day, as an export would
+        landed = datetime.combine(cfg.day(day) + timedelta(days=1), time(2), UTC)
+        stamp = min(landed, datetime.now(UTC)).timestamp()
+        os.utime(path, (stamp, stamp))
     purchases = events.filter(pl.col("event_type") == "purchase").height
     return DayResult(label, events.height, purchases, str(path), faults)
 
@@ -100,6 +106,8 @@ def deliver_late(out: Path) -> list[str]:
         shutil.rmtree(target, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(part), str(target))
+        for landed in target.iterdir():
+            os.utime(landed)  # it arrives now, late: the file's time says so
         moved.append(part.name.removeprefix("date="))
     return moved
 
@@ -174,7 +182,14 @@ def load_shop(out: Path) -> Shop:
         raise NotFoundError(
             f"no simulation in {out}", hint="run `kibble k9s simulate --out DIR` first"
         )
-    return Shop.build(SimConfig.from_json(path.read_text()))
+    try:
+        config = SimConfig.from_json(path.read_text())
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UsageError(
+            f"{path} is not a simulator config ({type(exc).__name__}: {exc})",
+            hint="simulate again with `kibble k9s simulate --out DIR`",
+        ) from exc
+    return Shop.build(config)
 
 
 def simulate(config: SimConfig, out: Path, *, progress: Any = None) -> SimulationResult:

@@ -15,7 +15,7 @@ from kibble.artifacts import check_digest
 from kibble.context import Context
 from kibble.errors import NotFoundError
 from kibble.lineage.served import served_request, served_version
-from kibble.store.models import ModelVersion, RegisteredModel, Run
+from kibble.store.models import ModelAlias, ModelVersion, RegisteredModel, Run
 from kibble.store.repositories.pipelines import RunRecords
 
 MAX_DEPTH = 50
@@ -41,6 +41,11 @@ def resolve_target(ctx: Context, target: str) -> dict[str, Any]:
         )
         if version:
             query = query.where(ModelVersion.version == int(version))
+        else:  # the champion, the version customers get; else the newest
+            query = query.outerjoin(
+                ModelAlias,
+                sa.and_(ModelAlias.model_id == RegisteredModel.id, ModelAlias.alias == "champion"),
+            ).order_by((ModelAlias.version_id == ModelVersion.id).desc())
         found = session.scalar(query.order_by(ModelVersion.version.desc()).limit(1))
         if found is None:
             raise NotFoundError(
@@ -54,7 +59,19 @@ def resolve_target(ctx: Context, target: str) -> dict[str, Any]:
             "digest": found.artifact_digest,
             "run_id": found.run_id,
             "params": found.params,
+            "lineage": found.lineage,
+            "registered_by": _registering_run(session, ctx.project_id, found.run_id),
         }
+
+
+def _registering_run(session: Any, project_id: str, run_id: str | None) -> dict[str, Any] | None:
+    """The run a version was registered from, with the table versions it read."""
+    run = session.get(Run, run_id) if run_id else None
+    if run is None or run.project_id != project_id:
+        return None
+    reads = RunRecords(session, project_id).edges(run_id=run.id, direction="in")
+    tables = sorted({(e.name, e.version) for e in reads if e.kind == "table"})
+    return {**_run_summary(run), "tables": [{"name": n, "version": v} for n, v in tables]}
 
 
 def _run_summary(run: Run) -> dict[str, Any]:

@@ -141,9 +141,13 @@ def resolve_alert(
     fingerprint: str,
     reason: str = "condition cleared",
     *,
+    message: str | None = None,
     notifiers: Sequence[Notifier] | None = None,
 ) -> AlertOutcome | None:
-    """Close the open alert with this fingerprint; ``None`` when none is open."""
+    """Close the open alert with this fingerprint; ``None`` when none is open.
+
+    ``message`` replaces the alert's text when the open one would read wrong once
+    resolved ("has not arrived"); the open text stays in the alert's history."""
     with context.store.session() as session:
         records = AlertRecords(session, context.project_id)
         alert = records.open_for(fingerprint)
@@ -151,7 +155,10 @@ def resolve_alert(
             return None
         alert.status = "resolved"
         alert.resolved_at = datetime.now(UTC)
-        records.record(alert, "resolved", context.actor, {"reason": reason})
+        details = {"reason": reason}
+        if message is not None:
+            details["was"], alert.message = alert.message, message
+        records.record(alert, "resolved", context.actor, details)
         data = alert_dict(alert, context.project)
     _notify(context, "resolved", data, notifiers)
     return AlertOutcome(data, "resolved")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from kibble.errors import NotFoundError, UsageError
+from kibble.errors import UsageError
 
 HEADERLESS_4 = ("user_id", "item_id", "rating", "timestamp")
 
@@ -48,8 +48,19 @@ def read_table(
 ) -> pl.DataFrame:
     """A file as a Polars frame; ``columns`` names the columns of a headerless file."""
     file = Path(path).expanduser()
+    if file.is_dir():  # a landing folder: its files, partition folders included
+        from kibble.data.connectors import read_files_frame
+
+        frame = read_files_frame(file)
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            raise UsageError(
+                f"{file.name} has no column {missing[0]!r} (columns: {', '.join(frame.columns)})",
+                hint="name the columns with --user-col / --item-col / --time-col",
+            )
+        return frame
     if not file.is_file():
-        raise NotFoundError(f"{file} does not exist", hint="check the path")
+        raise UsageError(f"{file} does not exist", hint="check the path")
     try:
         if file.suffix.lower() in {".parquet", ".pq"}:
             frame = pl.read_parquet(file)
@@ -73,8 +84,12 @@ def read_table(
                     new_columns=names,
                     infer_schema_length=10_000,
                 )
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
-        raise UsageError(f"cannot read {file.name}: {exc}", hint="use CSV, TSV or Parquet") from exc
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"cannot read {file.name}: {detail}",
+            hint="check that the file is complete CSV, TSV or Parquet",
+        ) from exc
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise UsageError(

@@ -22,6 +22,12 @@ from kibble.steps.context import run_id, step_context
 from kibble.store.repositories.data import DataRecords
 
 ALERT_KINDS = ("data_late", "data_incomplete", "data_incorrect")
+FIXED = {
+    "data_late": "partition {day} arrived late; its checks pass now",
+    "data_incomplete": "partition {day} was re-delivered complete; its checks pass now",
+    "data_incorrect": "partition {day} was re-delivered correct; its checks pass now",
+}
+"""What a resolved data alert says (its open text, "has not arrived", would read wrong)."""
 DAY = "{day}"
 
 
@@ -150,7 +156,12 @@ def check(day: str, tables: list[str] | None = None) -> dict[str, Any]:
             )
         for kind in ALERT_KINDS:
             if kind not in kinds:
-                resolve_alert(context, f"{kind}|{day}", "the data is fixed")
+                resolve_alert(
+                    context,
+                    f"{kind}|{day}",
+                    "the data is fixed",
+                    message=FIXED[kind].format(day=day),
+                )
     if failed:
         raise hold(*(f"{alert_kind(r.name)}: {r.message}" for r in failed))
     log(f"data gates passed for {day}: {', '.join(wanted)}")

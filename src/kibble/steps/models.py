@@ -19,13 +19,10 @@ from kibble.artifacts.formats import NPZ
 from kibble.context import Context
 from kibble.data.tables import Tables
 from kibble.errors import ConflictError, NotFoundError
-from kibble.factory.service import active
 from kibble.pipelines import log, record_read, step
 from kibble.registry.lifecycle import gate_model, register_model
 from kibble.steps.context import run_id, step_context
 from kibble.store.repositories.registry import Registry
-
-DEFAULT_STRATEGY = "gradual"
 
 
 def _window(
@@ -160,13 +157,6 @@ def gate(train: dict[str, Any], model: str, table: str = "events") -> dict[str, 
     return {"day": train["day"], "passed": passed, "refused": refused}
 
 
-def rollout_policy(context: Context, deployment: str) -> dict[str, Any]:
-    """The applied factory's rollout policy for ``deployment`` (defaults without one)."""
-    version = active(context)
-    declared = (version.spec.get("deployments") or {}).get(deployment) if version else None
-    return dict(declared or {"strategy": DEFAULT_STRATEGY})
-
-
 @step(cache=False)
 def rollout(gate: dict[str, Any], model: str, deployment: str) -> dict[str, Any]:
     """Start a rollout of the best passer under the deployment's declared policy; the
@@ -179,17 +169,8 @@ def rollout(gate: dict[str, Any], model: str, deployment: str) -> dict[str, Any]
         return {"started": None}
     best = gate["passed"][0]
     with step_context() as context:
-        policy = rollout_policy(context, deployment)
-        steps = [float(s) / 100.0 for s in policy.get("steps", [])] or None
         try:
-            started = rollouts.start(
-                context,
-                deployment,
-                model,
-                f"{model}:{best['version']}",
-                policy=str(policy.get("strategy", DEFAULT_STRATEGY)),
-                **({"steps": steps} if steps else {}),
-            )
+            started = rollouts.start(context, deployment, model, f"{model}:{best['version']}")
         except ConflictError as exc:
             log(f"rollout not started: {exc}")
             return {"started": None, "reason": str(exc)}

@@ -184,9 +184,11 @@ def create_ui(
         response.delete_cookie(COOKIE)
         return response
 
-    @app.get(prefix or "/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse(f"{prefix}/overview", status_code=303)
+
+    for path in {prefix or "/", f"{prefix}/"}:  # `/ui` and `/ui/` both open the dashboard
+        app.get(path, include_in_schema=False)(root)
 
     def page_response(
         request: Request, active: str, build: Callable[[Session, Principal], Page | None]

@@ -52,7 +52,9 @@ class RolloutBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field(..., min_length=1, max_length=128)
     challenger: str | None = Field(None, min_length=3, max_length=140, pattern=r"^.+:\d+$")
-    policy: Literal["canary", "gradual", "ab", "shadow", "bandit"] = "gradual"
+    policy: Literal["canary", "gradual", "ab", "shadow", "bandit"] | None = Field(
+        None, description="default: the deployment's rollout policy in the applied factory"
+    )
     steps: list[float] | None = Field(None, min_length=1, max_length=20)
 
 
@@ -73,5 +75,4 @@ def start_rollout(s: ProjectScope, name: Name, body: RolloutBody) -> dict[str, A
     traffic under the policy's guardrails."""
     from kibble.rollouts import service as rollouts
 
-    extra = {"steps": body.steps} if body.steps else {}
-    return rollouts.start(s.context, name, body.model, body.challenger, body.policy, **extra)
+    return rollouts.start(s.context, name, body.model, body.challenger, body.policy, body.steps)

@@ -116,6 +116,19 @@ class ServedRequests:
             )
         return row
 
+    def latest(
+        self, limit: int, *, deployment: str | None = None, user: str | None = None
+    ) -> list[ServedRequest]:
+        """The newest answers first (shadow answers, never shown, left out)."""
+        query = sa.select(ServedRequest).where(
+            ServedRequest.project_id == self.project_id, ServedRequest.shadow_of.is_(None)
+        )
+        if deployment:
+            query = query.where(ServedRequest.deployment == deployment)
+        if user:
+            query = query.where(ServedRequest.user_id == user)
+        return list(self.session.scalars(query.order_by(ServedRequest.ts.desc()).limit(limit)))
+
     def since(self, since: datetime) -> list[ServedRequest]:
         return list(
             self.session.scalars(
