@@ -36,7 +36,12 @@ factory = factory.model_copy(update={"models": {"k9s-recs": lenient}})
 class User:
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "KIBBLE_HOME": str(cwd / "home")}
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "KIBBLE_HOME": str(cwd / "home"),
+            "K9S_SHOP_DATABASE_URL": f"sqlite:///{cwd / 'shop' / 'shop.db'}",
+        }
 
     def run(self, *args: str, code: int = 0) -> str:
         done = subprocess.run(

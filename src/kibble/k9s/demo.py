@@ -17,6 +17,7 @@ It imports kibble's public API only, as any user's project would.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,12 +50,19 @@ from kibble.k9s.factory import (
     DEPLOYMENT,
     DOG_SPECIES,
     MODEL,
+    SHOP_DATABASE,
     k9s_factory,
     products_table,
     with_cats,
 )
 from kibble.k9s.shop import Shop
-from kibble.k9s.simulate import deliver_late, save_config, write_database, write_day
+from kibble.k9s.simulate import (
+    database_url,
+    deliver_late,
+    save_config,
+    write_database,
+    write_day,
+)
 from kibble.pipelines import recheck_held, tick
 
 RUN_AT = clock_time(7, 0)
@@ -145,7 +153,9 @@ class Driver:
             resumed += self._recheck(["factory"])
         entry["resumed"] = resumed
         self.clock.now = self.at(day + 1, RUN_AT.hour)
+        began = time.perf_counter()
         report = tick(self.context, self.clock.now)
+        ran = time.perf_counter()
         runs = [f for f in report.fired if f["schedule"] == DAILY]
         if runs:
             fired = runs[-1]
@@ -155,6 +165,10 @@ class Driver:
             entry.update(run_id=None, status="not run", held_reasons=[])
         self._notice_rollout()
         entry["traffic"] = self._customers(day + 1)
+        entry["seconds"] = {
+            "pipeline": round(ran - began, 1),
+            "customers": round(time.perf_counter() - ran, 1),
+        }
         self._annotate(entry)
         return entry
 
@@ -405,7 +419,8 @@ def day_line(entry: dict[str, Any]) -> str:
     if traffic:
         seen = traffic["all"]
         parts.append(
-            f"customers {traffic['date']}: {seen['visits']} visits, CTR {seen['ctr']:.3f}, p99 {seen['p99_ms']:.0f} ms"
+            f"customers {traffic['date']}: {seen['visits']} visits, CTR {seen['ctr']:.3f}, "
+            f"p99 {seen['p99_ms']:.0f} ms"
         )
         if traffic["cat owners"]["visits"]:
             parts.append(f"cat owners CTR {traffic['cat owners']['ctr']:.3f}")
@@ -461,6 +476,7 @@ def run_demo(
     started = time.perf_counter()
     out = home / "k9s"
     save_config(config, out)
+    os.environ[SHOP_DATABASE] = database_url(out)  # the secret an operator would export
     shop = Shop.build(config)
     clock = Clock(datetime.combine(config.start, clock_time(12, 0), UTC))
     factory = demo_factory(context.project, out)

@@ -5,6 +5,7 @@ held runs, so a late or fixed partition lets the run continue by itself."""
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from kibble.context import Context
 from kibble.data.connectors import SourceOptions
 from kibble.data.ingest import ingest
 from kibble.data.tables import Tables
+from kibble.factory.definition import SourceSpec
 from kibble.factory.service import active
+from kibble.factory.sources import connect
 from kibble.monitoring.alerts import raise_alert, resolve_alert
 from kibble.pipelines import hold, log, record_read, step
 from kibble.steps.context import run_id, step_context
@@ -64,7 +67,7 @@ def land(context: Context, day: str) -> dict[str, bool]:
     A source whose location holds ``{day}`` fills that day's partition; any other
     replaces its table (a catalogue, a customer list)."""
     arrived: dict[str, bool] = {}
-    for source in declared_sources(context).values():
+    for name, source in declared_sources(context).items():
         table, location = source["table"], source["location"]
         mapping = dict(source.get("mapping") or {})
         if DAY in location:
@@ -80,7 +83,10 @@ def land(context: Context, day: str) -> dict[str, bool]:
                     mapping=mapping or None,
                 )
             continue
-        options = SourceOptions(table=table) if source["kind"] == "sql" else None
+        options = None
+        if source["kind"] == "sql":  # the database URL is the secret it names
+            spec = SourceSpec.model_validate(source)
+            location, options = connect(name, spec, None, os.environ, SourceOptions(table=table))
         ingest(context, location, table, mode="replace", mapping=mapping or None, options=options)
     return arrived
 
