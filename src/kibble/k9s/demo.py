@@ -81,7 +81,7 @@ def default_scenarios(days: int) -> dict[str, int]:
 
 def visits_per_day(config: SimConfig) -> int:
     """Customers asking for a list each day: enough for the controller's samples."""
-    return int(min(3000, max(600, config.users // 8)))
+    return int(min(1000, max(600, config.users // 20)))
 
 
 @dataclass
@@ -129,7 +129,9 @@ class Driver:
             "version": version.version,
             "applied_at": self.clock.now.isoformat(),
             "note": note,
-            "changes": [f"{c['kind']} {c['path']}" for c in changes],
+            "changes": [f"{c['kind']} {c['path']}" for c in changes]
+            if self.factory_versions
+            else [f"first version ({len(changes)} settings)"],
         }
         self.factory_versions.append(entry)
         return entry
@@ -325,7 +327,9 @@ def _decisions(
         final = next((d for d in r["decisions"] if d["action"] in ("promote", "rollback")), None)
         if final is None:
             continue
-        numbers = final["numbers"]
+        # the A/B numbers are those of the last step that still had a control arm
+        compared = [d for d in r["decisions"] if "ctr_challenger" in d["numbers"]]
+        numbers = {**(compared[-1]["numbers"] if compared else {}), **final["numbers"]}
         entry = {
             "rollout_id": r["id"],
             "policy": r["policy"],
@@ -342,9 +346,7 @@ def _decisions(
             "decided_by": "rollout controller",
         }
         (promotions if final["action"] == "promote" else rollbacks).append(entry)
-        steps = [d for d in r["decisions"] if "ctr_challenger" in d["numbers"]]
-        results.append({**entry, "decision": final["action"], "steps": len(r["decisions"]),
-                        "last_ab": steps[-1]["numbers"] if steps else {}})  # fmt: skip
+        results.append({**entry, "decision": final["action"], "decisions": r["decisions"]})
     return promotions, rollbacks, results
 
 
