@@ -322,7 +322,9 @@ def _decisions(
     rollouts: list[dict[str, Any]], labels: dict[str, str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Promotions, rollbacks and the A/B numbers the controller decided on."""
-    promotions, rollbacks, results = [], [], []
+    promotions: list[dict[str, Any]] = []
+    rollbacks: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
     for r in rollouts:
         final = next((d for d in r["decisions"] if d["action"] in ("promote", "rollback")), None)
         if final is None:
