@@ -4,8 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS := dev,postgres,s3,ui-tests,ray
+# The benchmarks' peers (Prefect, Metaflow, Evidently) pin what kibble pins differently,
+# so they get their own virtualenv; the benches call them there by subprocess.
+PEERS  := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean install sysdeps lock
+.PHONY: demo test lint typecheck unit bench peers clean install sysdeps lock
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,12 +38,29 @@ unit: $(STAMP)
 test: $(STAMP) sysdeps lint typecheck
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
-	@for b in bench/*.py; do case $$b in */harness.py|*/__init__.py) continue;; esac; \
-	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
+$(PEERS_STAMP): bench/requirements-peers.txt
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --quiet -r bench/requirements-peers.txt
+	$(PEERS)/bin/python -m pip check
+	touch $(PEERS_STAMP)
+
+peers: $(PEERS_STAMP)
+
+# Every bench runs (a failed one does not stop the others), records bench/results/NAME.json,
+# then docs/benchmarks.md is regenerated from those; any failure fails the target at the end.
+bench: $(STAMP) $(PEERS_STAMP)
+	@failed=""; for b in bench/*.py; do \
+	  case $$b in */harness.py|*/publish.py|*/__init__.py) continue;; esac; \
+	  echo "== $$b"; \
+	  KIBBLE_BENCH_RESULTS=bench/results KIBBLE_BENCH_PEERS_PYTHON=$(CURDIR)/$(PEERS)/bin/python \
+	    $(BIN)/python $$b || failed="$$failed $$b"; \
+	done; \
+	$(BIN)/python bench/publish.py; \
+	if [ -n "$$failed" ]; then echo "benchmarks failed:$$failed"; exit 1; fi
 
 clean:
-	rm -rf $(VENV) .kibble .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS) .kibble .pytest_cache .mypy_cache .ruff_cache
 
 lock:
 	bash scripts/lock.sh

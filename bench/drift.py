@@ -2,14 +2,14 @@
 
 kibble's ``drift_report`` (PSI + KS + JS for numerics, PSI + JS + chi-square for
 categoricals) against a plain scipy loop (``ks_2samp`` + ``chi2_contingency`` per column)
-and, when ``--with-evidently PYTHON`` names a Python that has Evidently installed (a
-throwaway venv: it is a bench-only peer, not a kibble dependency), Evidently's
-``DataDriftPreset`` run in a subprocess on the same data.
+and Evidently's ``DataDriftPreset``, run in a subprocess of the peers' virtualenv
+(``.venv-peers``, built by ``make bench``; Evidently is a bench-only peer, not a kibble
+dependency) on the same data. Without Evidently the bench fails and says why.
 
 Targets: kibble under 2 s in total, at least 30x faster than Evidently, faster than the
 scipy loop. Usage::
 
-    python bench/drift.py [--rows 1000000] [--with-evidently /tmp/evidently-venv/bin/python]
+    python bench/drift.py [--rows 1000000]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Bench, peak_rss_mib
+from bench.harness import Bench, peak_rss_mib, peer_python
 from kibble.monitoring.drift import drift_report
 
 NUMERIC, CATEGORICAL = 12, 8
@@ -125,10 +125,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="best of N for kibble and scipy")
-    parser.add_argument("--with-evidently", metavar="PYTHON", default="")
     args = parser.parse_args()
 
     bench = Bench("drift")
+    evidently_python = peer_python("evidently")  # before any work: a missing peer fails fast
+    bench.uses_peers(evidently_python, "evidently", "pandas")
     reference, current = make_frames(args.rows)
     bench.figure("rows", args.rows, "rows")
     bench.figure("columns", reference.width, "columns")
@@ -152,11 +153,10 @@ def main() -> None:
     bench.target("under_2s", "kibble drift report under 2 s in total", ours < 2.0)
     bench.target("beats_scipy", "kibble faster than the plain scipy loop", ours < baseline)
 
-    if args.with_evidently:
-        evidently = run_evidently(args.with_evidently, reference, current)
-        bench.figure("evidently_s", evidently)
-        speedup = bench.ratio("evidently_over_kibble", evidently, ours)
-        bench.target("30x_evidently", "at least 30x faster than Evidently", speedup >= 30)
+    evidently = run_evidently(evidently_python, reference, current)
+    bench.figure("evidently_s", evidently)
+    speedup = bench.ratio("evidently_over_kibble", evidently, ours)
+    bench.target("30x_evidently", "at least 30x faster than Evidently", speedup >= 30)
     bench.figure("peak_rss", peak_rss_mib(), "MiB")
     bench.report({"drifted": drifted, "cpus": os.cpu_count()})
 

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Installs the OS packages the test suite drives for real: PostgreSQL server binaries and
-# Chromium for the dashboard's browser tests (kubectl is expected on the image). Idempotent; no-op when present.
+# Installs the OS packages the test suite drives for real: PostgreSQL server binaries,
+# promtool (Debian's prometheus package) and Chromium for the dashboard's browser tests
+# (kubectl is expected on the image). Idempotent; no-op when present.
 set -euo pipefail
 
 need=()
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
+fi
+# `promtool check metrics` lints the apps' /metrics (tests/promtool.py).
+if ! command -v promtool >/dev/null; then
+  need+=(prometheus)
 fi
 # Browser tests drive the OS's Chromium (no browser downloads at test time).
 if ! command -v chromium >/dev/null; then

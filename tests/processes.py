@@ -1,10 +1,12 @@
-"""What tests that start real processes share: a free port, and waiting on a condition."""
+"""What tests that start real processes share: a free port, waiting on a condition, and
+whether a process is still running."""
 
 from __future__ import annotations
 
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -26,3 +28,12 @@ def wait_for(condition: Callable[[], T], timeout_s: float = 20.0, what: str = ""
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what or condition}")
         time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its (new) parent to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from kibble.factory.service import apply as apply_factory
     from kibble.factory.service import plan as plan_factory
     from kibble.monitoring.alerts import list_alerts
+    from kibble.monitoring.deployment import monitor_deployment
     from kibble.pipelines import Hold, Pipeline, hold, release, resume_run, run_pipeline, step
     from kibble.registry.lifecycle import (
         archive_model,
@@ -79,6 +80,7 @@ _LAZY = {
     ),
     "list_alerts": "kibble.monitoring.alerts",
     "Fault": "kibble.serving.faults",
+    "monitor_deployment": "kibble.monitoring.deployment",
     **dict.fromkeys(
         ("Hold", "Pipeline", "hold", "release", "resume_run", "run_pipeline", "step"),
         "kibble.pipelines",
@@ -134,6 +136,7 @@ __all__ = [
     "hold",
     "list_alerts",
     "load_settings",
+    "monitor_deployment",
     "plan_factory",
     "promote_model",
     "register_model",

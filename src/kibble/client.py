@@ -223,7 +223,7 @@ class Client:
     def upload_artifact(
         self,
         data: bytes,
-        media_type: str = "application/octet-stream",
+        media_type: str,
         *,
         name: str = "",
         idempotency_key: str | None = None,

@@ -28,12 +28,21 @@ class _Section(BaseModel):
 class ServingSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    model: str = Field("", description="registered model `kibble serve` serves (or --model)")
+    deployment: str = Field("default", description="deployment `kibble serve` answers for")
     latency_sla_ms: float = Field(50.0, gt=0)
     catalog_table: str = Field(
         "products",
         description="lake table whose stock, seasons, species and categories filter what is "
         "served (refreshed without retraining); empty to use the training catalogue only",
     )
+
+    public_feedback: bool = Field(
+        False,
+        description="take POST /v1/feedback without a token (public storefronts); "
+        "only signed request ids attribute a click",
+    )
+    max_body_bytes: int = Field(1024 * 1024, gt=0, description="larger bodies are refused (413)")
 
 
 class ApiSettings(_Section):
@@ -121,6 +130,12 @@ class Settings(_Section):
         "", description="talk to a remote control plane instead of the local store"
     )
     token: str = Field("", description="API token for api_url", repr=False)
+    secret_key: str = Field(
+        "",
+        description="signs request ids and dashboard forms; set the same on every replica "
+        "(default: a random key kept in home/secret.key)",
+        repr=False,
+    )
     allow_private_urls: bool = Field(
         False, description="let connectors and webhooks reach loopback/private addresses"
     )
@@ -152,8 +167,9 @@ class Settings(_Section):
     def public_dict(self) -> dict[str, Any]:
         """Settings as plain JSON-able data, secrets masked."""
         data = self.model_dump(mode="json")
-        if data.get("token"):
-            data["token"] = "***"  # noqa: S105 - a mask, not a password
+        for secret in ("token", "secret_key"):
+            if data.get(secret):
+                data[secret] = "***"  # a mask, not a password
         return data
 
 

@@ -65,6 +65,12 @@ class StoreError(KibbleError):
     http_status = 503
 
 
+class NotReadyError(KibbleError):
+    """A service is up but cannot answer yet (no model loaded): retry later."""
+
+    http_status = 503
+
+
 class PermissionDeniedError(KibbleError):
     """The caller is authenticated but lacks the role for this action."""
 

@@ -84,6 +84,15 @@ def test_pickle_uploads_are_refused(world: World, client: TestClient) -> None:
         )
         assert response.status_code in (400, 415), content_type
         assert "pickle" in response.json()["error"]["message"]
+    for protocol in (0, 1):  # no magic bytes to sniff: the declared format's loader refuses
+        for content_type in ("application/json", "application/x-npz", "application/x-npy"):
+            response = client.post(
+                f"{BASE}/artifacts",
+                content=pickle.dumps({"model": [1, 2, 3]}, protocol=protocol),
+                headers={**world.auth("admin"), "Content-Type": content_type},
+            )
+            assert response.status_code == 400, (protocol, content_type)
+            assert response.json()["error"]["hint"]
     response = client.post(
         f"{BASE}/tokens",
         content=payload,
@@ -215,17 +224,17 @@ def test_security_headers_on_every_kind_of_response(world: World, client: TestCl
 def test_downloads_are_attachments_never_rendered(world: World, client: TestClient) -> None:
     uploaded = client.post(
         f"{BASE}/artifacts",
-        content=b"<script>alert(1)</script>",
-        headers={**world.auth("editor"), "Content-Type": "text/html"},
+        content=b'"<script>alert(1)</script>"',
+        headers={**world.auth("editor"), "Content-Type": "application/json"},
     ).json()
     response = client.get(
         f"{BASE}/artifacts/{uploaded['digest']}/content", headers=world.auth("viewer")
     )
     assert response.status_code == 200
-    assert response.content == b"<script>alert(1)</script>"
+    assert response.content == b'"<script>alert(1)</script>"'
     assert response.headers["content-type"] == "application/octet-stream"
     assert response.headers["content-disposition"].startswith("attachment")
-    assert response.headers["x-kibble-media-type"] == "text/html"
+    assert response.headers["x-kibble-media-type"] == "application/json"
 
 
 def test_token_values_never_listed_or_logged_in_audit(world: World, client: TestClient) -> None:

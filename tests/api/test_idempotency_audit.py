@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from kibble.artifacts.formats import JSON as JSON_TYPE
 from kibble.store.models import ApiToken, Artifact, AuditEvent
 from tests.api.world import World, build_world
 
@@ -81,14 +82,14 @@ def test_failed_attempt_releases_the_key(world: World, client: TestClient) -> No
 
 def test_upload_replay_and_bad_keys(world: World, client: TestClient) -> None:
     before = count(world, Artifact)
-    headers = {**world.auth("editor"), "Content-Type": "text/plain", "Idempotency-Key": "up-1"}
-    first = client.post(f"{BASE}/artifacts?name=notes", content=b"hello", headers=headers)
-    again = client.post(f"{BASE}/artifacts?name=notes", content=b"hello", headers=headers)
+    headers = {**world.auth("editor"), "Content-Type": JSON_TYPE, "Idempotency-Key": "up-1"}
+    first = client.post(f"{BASE}/artifacts?name=notes", content=b'"hello"', headers=headers)
+    again = client.post(f"{BASE}/artifacts?name=notes", content=b'"hello"', headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
     assert count(world, Artifact) == before + 1
     bad = client.post(
-        f"{BASE}/artifacts", content=b"x", headers={**headers, "Idempotency-Key": "k" * 500}
+        f"{BASE}/artifacts", content=b"1", headers={**headers, "Idempotency-Key": "k" * 500}
     )
     assert bad.status_code == 400
     # keys are per project: the other project's same key is a different request
@@ -157,13 +158,13 @@ def test_storage_quota_answers_429_and_stores_nothing(world: World, client: Test
     small = client.post(
         f"{BASE}/artifacts",
         content=b"12345",
-        headers={**world.auth("editor"), "Content-Type": "text/plain"},
+        headers={**world.auth("editor"), "Content-Type": JSON_TYPE},
     )
     assert small.status_code == 201
     big = client.post(
         f"{BASE}/artifacts",
-        content=b"x" * 100,
-        headers={**world.auth("editor"), "Content-Type": "text/plain"},
+        content=b"1" * 100,
+        headers={**world.auth("editor"), "Content-Type": JSON_TYPE},
     )
     assert big.status_code == 429
     assert big.json()["error"]["code"] == "quota_exceeded"

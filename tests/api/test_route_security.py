@@ -17,7 +17,7 @@ from kibble.auth.roles import ROLES
 from kibble.store.repositories.auth import Members, Tokens
 from tests.api.world import World, build_world
 
-PUBLIC = {"/healthz", "/openapi.json"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json"}
 ROOT = {"/api/v1/whoami", "/api/v1/projects"}
 CREDENTIAL_CASES = {
     "no token": None,
@@ -74,7 +74,7 @@ def body_for(path: str) -> dict[str, Any]:
     if path.endswith("/quota"):
         return {"json": {"max_deployments": 5}}
     if path.endswith("/artifacts"):
-        return {"content": b"new bytes", "headers": {"Content-Type": "text/plain"}}
+        return {"content": b'"new bytes"', "headers": {"Content-Type": "application/json"}}
     return {}
 
 

@@ -13,9 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 import kibble
+from kibble.artifacts.formats import arrays_to_bytes
 from kibble.errors import NotFoundError, PermissionDeniedError, UsageError
 from tests.api.procs import env_for, kibble_cli
 from tests.processes import free_port
@@ -70,8 +72,9 @@ def test_client_round_trip(server: tuple[str, str, Path]) -> None:
     with kibble.Client(url, token) as client:
         assert client.whoami()["role"] == "admin"
         assert client.project == "k9s"
-        uploaded = client.upload_artifact(b"\x93NUMPY fake", "application/x-npz", name="w")
-        assert client.download_artifact(uploaded["digest"]) == b"\x93NUMPY fake"
+        weights = arrays_to_bytes({"w": np.arange(3.0)})
+        uploaded = client.upload_artifact(weights, "application/x-npz", name="w")
+        assert client.download_artifact(uploaded["digest"]) == weights
         assert [a["digest"] for a in client.artifacts()] == [uploaded["digest"]]
         assert client.runs() == [] and client.alerts() == [] and client.models() == []
         client.set_member("vera", "viewer")

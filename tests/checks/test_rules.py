@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from kibble.checks import rules
@@ -13,6 +14,7 @@ from kibble.context import Context
 from kibble.data.contracts import EVENTS, DriftRule, VolumeRule
 from kibble.data.ingest import ingest
 from kibble.data.tables import Tables
+from kibble.monitoring.drift import drift_report
 from tests.data.helpers import events, products
 
 DAY = date(2026, 11, 10)
@@ -73,6 +75,30 @@ def test_shifted_distribution_fails() -> None:
     base = pl.Series([float(i % 100) for i in range(2000)])
     moved = rules.check_drift(base + 40.0, base, numeric)
     assert moved.status == "fail" and "KS" in moved.message
+
+
+def test_a_gate_and_the_monitor_report_the_same_drift() -> None:
+    """One PSI and one KS in kibble: the data gate and the drift monitor agree exactly."""
+    rng = np.random.default_rng(3)
+    reference = pl.DataFrame(
+        {"price": rng.lognormal(3, 0.4, 5_000), "kind": rng.choice(["a", "b", "c"], 5_000)}
+    )
+    current = pl.DataFrame(
+        {
+            "price": rng.lognormal(3.05, 0.45, 4_000),
+            "kind": rng.choice(["a", "b", "c", "d"], 4_000, p=[0.4, 0.3, 0.2, 0.1]),
+        }
+    )
+    report = {f.feature: f for f in drift_report(reference, current).features}
+    numeric = rules.check_drift(
+        current["price"], reference["price"], DriftRule(column="price", kind="numeric")
+    )
+    assert numeric.observed["psi"] == round(report["price"].psi, 4)
+    assert numeric.observed["ks"] == round(report["price"].ks_statistic or -1, 4)
+    categorical = rules.check_drift(
+        current["kind"], reference["kind"], DriftRule(column="kind", kind="categorical")
+    )
+    assert categorical.observed["psi"] == round(report["kind"].psi, 4)
 
 
 def test_run_checks_gate_on_a_table(context: Context) -> None:

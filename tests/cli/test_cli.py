@@ -90,6 +90,10 @@ def test_pickle_upload_is_refused(home: Path, tmp_path: Path) -> None:
     result = kibble("artifacts", "put", str(evil), home=home)
     assert result.returncode == 2
     assert "pickle" in result.stderr
+    disguised = tmp_path / "model.npy"  # protocol 0: no magic bytes, refused by np.load
+    disguised.write_bytes(pickle.dumps({"x": 1}, protocol=0))
+    result = kibble("artifacts", "put", str(disguised), home=home)
+    assert result.returncode == 2 and "application/x-npy" in result.stderr
 
 
 def test_debug_shows_traceback(home: Path) -> None:

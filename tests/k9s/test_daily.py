@@ -15,8 +15,8 @@ from kibble.data.tables import Tables
 from kibble.factory.service import apply
 from kibble.k9s import SimConfig
 from kibble.k9s.daily import REF, REF_GATES, daily, gates
-from kibble.k9s.factory import DEPLOYMENT, MODEL, SHOP_DATABASE, k9s_factory
-from kibble.k9s.simulate import database_url, deliver_late, load_shop, simulate, write_day
+from kibble.k9s.factory import DEPLOYMENT, MODEL, k9s_factory
+from kibble.k9s.simulate import deliver_late, load_shop, simulate, write_day
 from kibble.monitoring.alerts import list_alerts
 from kibble.pipelines import run_pipeline
 from kibble.pipelines.schedules import recheck_held
@@ -39,10 +39,9 @@ def _params(day: str) -> dict[str, Any]:
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_fault_holds_alerts_and_resumes_after_the_fix(
-    fault: str, tmp_path: Path, context: Context, monkeypatch: pytest.MonkeyPatch
+    fault: str, tmp_path: Path, context: Context
 ) -> None:
     shop = tmp_path / "shop"
-    monkeypatch.setenv(SHOP_DATABASE, database_url(shop))
     # the contract judges volume against >= 5 earlier partitions: load them first
     cfg = SimConfig(products=300, users=800, days=7, sessions_per_user=0.5, scenarios={fault: 6})
     simulate(cfg, shop)
@@ -68,14 +67,11 @@ def test_fault_holds_alerts_and_resumes_after_the_fix(
     assert kind not in {a["kind"] for a in list_alerts(context)}
 
 
-def test_clean_days_register_gate_and_roll_out(
-    tmp_path: Path, context: Context, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_clean_days_register_gate_and_roll_out(tmp_path: Path, context: Context) -> None:
     """On a tiny shop no candidate beats recency-weighted popularity, so this factory's
     policy asks only that a candidate not trail the champion badly: it passes, and the
     rollout step hands it to the controller under the declared canary policy."""
     shop = tmp_path / "shop"
-    monkeypatch.setenv(SHOP_DATABASE, database_url(shop))
     simulate(SimConfig(products=300, users=800, days=3, sessions_per_user=0.8), shop)
     factory = k9s_factory(context.project, shop)
     lenient = GatePolicy(primary_metric="ndcg@10", beat_baseline=False, champion_tolerance=1.0)

@@ -23,25 +23,24 @@ from tests.processes import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 KIBBLE = [sys.executable, "-m", "kibble"]
-LENIENT = """
-from kibble import GatePolicy
+EDIT = """
+from kibble import GatePolicy, RolloutPolicy
 
 # On a tiny shop nothing beats recency-weighted popularity; let a candidate through when
-# it does not trail the champion badly, so this walk-through reaches the rollout.
+# it does not trail the champion badly, and judge each canary step on 50 answers, so
+# this walk-through reaches a decision in a few hundred requests.
 lenient = GatePolicy(primary_metric="ndcg@10", beat_baseline=False, champion_tolerance=1.0)
-factory = factory.model_copy(update={"models": {"k9s-recs": lenient}})
+canary = RolloutPolicy(model="k9s-recs", strategy="canary", steps=[10, 50, 100], min_samples=50)
+factory = factory.model_copy(
+    update={"models": {"k9s-recs": lenient}, "deployments": {"k9s": canary}}
+)
 """
 
 
 class User:
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "KIBBLE_HOME": str(cwd / "home"),
-            "K9S_SHOP_DATABASE_URL": f"sqlite:///{cwd / 'shop' / 'shop.db'}",
-        }
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "KIBBLE_HOME": str(cwd / "home")}
 
     def run(self, *args: str, code: int = 0) -> str:
         done = subprocess.run(
@@ -63,7 +62,7 @@ def test_the_loop_from_outside(tmp_path: Path) -> None:
     )  # fmt: skip
     user.run("k9s", "init", "--shop", "shop")
     with (tmp_path / "factory.py").open("a") as f:
-        f.write(LENIENT)
+        f.write(EDIT)
     user.run("apply")
     for day in ("2026-12-01", "2026-12-02"):
         user.run("run", "--schedule", "k9s_daily", "-P", f"day={day}")

@@ -138,7 +138,10 @@ def ray_square(n: int = 3) -> list[int]:
 
 @step(cpus=1, memory_mb=64)
 def ray_where(ray_square: list[int]) -> dict[str, object]:
-    return {"values": ray_square, "pid": os.getpid()}
+    import ray
+
+    task = ray.get_runtime_context().get_task_name() if ray.is_initialized() else None
+    return {"values": ray_square, "pid": os.getpid(), "task": task}
 
 
 on_ray = Pipeline("on-ray", [ray_square, ray_where])

@@ -22,6 +22,7 @@ def test_steps_run_as_ray_tasks(context: Context, ray_cluster: str) -> None:
     where = result.output("ray_where")
     assert where["values"] == [0, 1, 4, 9]
     assert where["pid"] != os.getpid()  # it ran in a Ray worker, not here
+    assert where["task"] == "on-ray.ray_where"  # named for the dashboard, not execute_task
     with context.store.session() as session:
         steps = RunRecords(session, context.project_id).steps(result.run_id)
     assert {s.status for s in steps} == {"succeeded"}

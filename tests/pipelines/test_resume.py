@@ -1,4 +1,5 @@
-"""kill -9 in the middle of a step, then resume: nothing reruns twice, nothing duplicates."""
+"""kill -9 in the middle of a step, then resume: nothing reruns twice, nothing duplicates,
+on the local executor and on the process pool (whose worker must die with the runner)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from kibble.errors import ConflictError
 from kibble.pipelines import reap_crashed, resume_run
 from kibble.store.repositories.pipelines import RunRecords
 from tests.pipelines.flows import killable
-from tests.processes import wait_for
+from tests.processes import alive, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_BEATS = {"KIBBLE_PIPELINES__HEARTBEAT_S": "0.2", "KIBBLE_PIPELINES__CRASH_AFTER_S": "1.5"}
@@ -38,13 +39,18 @@ def kibble(home: Path, *args: str) -> subprocess.Popen[str]:
 
 
 @pytest.mark.slow
-def test_kill_9_mid_step_then_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_kill_9_mid_step_then_resume(tmp_path: Path, executor: str) -> None:
     home, work = tmp_path / "home", tmp_path / "work"
     work.mkdir()
-    proc = kibble(home, "run", "tests.pipelines.flows:killable", "--param", f"workdir={work}")
+    flow = ("tests.pipelines.flows:killable", "--executor", executor)
+    proc = kibble(home, "run", *flow, "--param", f"workdir={work}")
     wait_for(lambda: (work / "slow.started").exists(), 60, "the slow step to start")
+    runner = int((work / "slow.started").read_text())  # the process running the step
+    assert (runner == proc.pid) == (executor == "local")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
+    wait_for(lambda: not alive(runner), 20, "the step's worker to end with the runner")
 
     settings = load_settings(
         {"home": home, "pipelines.heartbeat_s": 0.2, "pipelines.crash_after_s": 1.5}, environ={}
@@ -64,7 +70,7 @@ def test_kill_9_mid_step_then_resume(tmp_path: Path) -> None:
         assert _steps(ctx, run_id) == {"first": "succeeded", "slow": "crashed", "last": "pending"}
 
         (work / "release-slow").write_text("go")
-        resumed = kibble(home, "run", "--resume", run_id, "--json")
+        resumed = kibble(home, "run", "--resume", run_id, "--executor", executor, "--json")
         out, err = resumed.communicate(timeout=120)
         assert resumed.returncode == 0, err
         assert json.loads(out)["status"] == "succeeded"

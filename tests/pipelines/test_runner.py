@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from kibble.context import Context
 from kibble.errors import QuotaExceededError
 from kibble.pipelines import run_pipeline
 from kibble.store.repositories import ArtifactRecords
-from kibble.store.repositories.pipelines import RunRecords
+from kibble.store.repositories.pipelines import Leases, RunRecords
 from tests.pipelines.flows import basic, parallel
 
 
@@ -121,3 +122,34 @@ def test_executors_give_identical_outputs(context: Context, executor: str) -> No
         result.outputs["total"]["digest"]
         == basic.run({"n": 5}, context=context).outputs["total"]["digest"]
     )
+
+
+def test_a_step_is_recorded_done_before_the_next_one_starts(context: Context) -> None:
+    """Durability under the batched writes: what a resume after a crash relies on."""
+    from kibble.pipelines import Pipeline, step
+
+    seen: dict[str, object] = {}
+
+    @step(cache=False)
+    def first() -> int:
+        return 1
+
+    @step(cache=False)
+    def second(first: int) -> int:
+        with context.store.session() as session:
+            records = RunRecords(session, context.project_id)
+            run = records.list(pipeline="durable", limit=1)[0]
+            before = records.step(run.id, "first")
+            current = records.step(run.id, "second")
+            assert before is not None and current is not None
+            seen.update(
+                first=(before.status, bool(before.outputs.get("value"))),
+                second=(current.status, current.attempts),
+                lease=Leases(session, context.project_id).acquire(
+                    run.id, "second", "someone-else", 60, datetime.now(UTC)
+                ),
+            )
+        return first + 1
+
+    assert Pipeline("durable", [first, second]).run(context=context).status == "succeeded"
+    assert seen == {"first": ("succeeded", True), "second": ("running", 1), "lease": False}

@@ -11,3 +11,10 @@ def pid() -> int:
 
 def fail(message: str) -> None:
     raise ValueError(message)
+
+
+def task_name() -> str | None:
+    """The name Ray lists this task under (`ray list tasks`, the dashboard)."""
+    import ray
+
+    return ray.get_runtime_context().get_task_name()

@@ -58,7 +58,7 @@ def test_evaluate_headerless_tsv_records_a_run(files: Path, home: Path) -> None:
         "rating",
         "--models",
         "popularity,als,item_knn",
-        "--users",
+        "--user-file",
         str(files / "users.csv"),
         "--slice-cols",
         "segment",
@@ -95,6 +95,37 @@ def test_evaluate_table_output_marks_baseline(files: Path, home: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "baseline" in result.stdout and "hybrid" in result.stdout
     assert "recorded as run" in result.stderr
+
+
+def test_evaluate_reads_a_shops_own_products_and_counts_chosen_users(
+    files: Path, home: Path
+) -> None:
+    """K9s' products file writes seasons as MM-DD text; that used to crash --items."""
+    import numpy as np
+
+    from kibble.k9s.catalog import generate_catalog
+
+    products = generate_catalog(120, np.random.default_rng(0)).frame()
+    assert products["season_start"].drop_nulls().str.contains("-").all()
+    products.with_columns(pl.format("i{}", pl.col("item_id") - 1).alias("item_id")).write_csv(
+        files / "products.csv"
+    )
+    result = kibble(
+        "recsys", "evaluate", "-i", str(files / "events.parquet"), "--event-col", "event",
+        "--items", str(files / "products.csv"), "--models", "popularity,content",
+        "--no-tune", "--users", "all", "--json", home=home,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["population"] == "all" and "global temporal" in report["protocol"]["split"]
+    content = report["models"][1]
+    assert content["intervals"]["ndcg@10"][0] <= content["metrics"]["ndcg@10"]
+    assert set(content["vs_baseline"]["ndcg@10"]) == {"difference", "low", "high"}
+    cold = kibble(
+        "recsys", "evaluate", "-i", str(files / "events.parquet"), "--event-col", "event",
+        "--models", "popularity", "--no-tune", "--users", "cold", home=home,
+    )  # fmt: skip
+    assert cold.returncode == 2 and "no cold user" in cold.stderr
 
 
 def test_train_stores_a_loadable_artifact(files: Path, home: Path, tmp_path: Path) -> None:

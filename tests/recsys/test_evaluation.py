@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from kibble.context import Context
 from kibble.errors import UsageError
 from kibble.recsys import Interactions, ItemCatalog
-from kibble.recsys.evaluation import choose_filter_seen, evaluate, temporal_split
-from kibble.recsys.runs import per_user_from_blob, record_evaluation
+from kibble.recsys.evaluation import choose_filter_seen, evaluate
+from kibble.recsys.runs import per_user_from_blob, record_evaluation, segments_from_blob
+from kibble.recsys.split import temporal_split
 from kibble.recsys.synthetic import generate
 from kibble.store.models import Run
 from tests.recsys.conftest import Shop
@@ -44,7 +45,10 @@ def test_constant_time_column_is_refused() -> None:
 @pytest.fixture(scope="module")
 def report():  # type: ignore[no-untyped-def]
     data = generate(400, 200, 15_000, seed=11)
-    inter = Interactions.from_events(data.events, event_col="event")
+    late = data.events.filter(pl.col("timestamp") > datetime(2026, 3, 25, tzinfo=UTC)).head(60)
+    newcomers = late.with_columns(pl.format("new{}", pl.int_range(pl.len()) % 20).alias("user_id"))
+    events = pl.concat([data.events, newcomers])  # 20 users first seen after the cut: cold
+    inter = Interactions.from_events(events, event_col="event")
     return evaluate(
         inter,
         items=ItemCatalog.from_table(data.items),
@@ -62,9 +66,13 @@ def test_cf_beats_popularity_and_verdicts_say_so(report) -> None:  # type: ignor
     verdicts = report.verdicts()
     assert verdicts["popularity"] == "baseline"
     for model in report.models[1:]:
-        beats = model.metrics["ndcg@10"] > baseline
+        lift = model.vs_baseline["ndcg@10"]
+        assert lift["low"] <= lift["difference"] <= lift["high"]
+        assert lift["difference"] == pytest.approx(model.metrics["ndcg@10"] - baseline, abs=1e-5)
+        beats = lift["low"] > 0
         assert model.beats_baseline is beats
         assert ("NOT" in verdicts[model.model]) is (not beats)
+    assert report.get(best.model).beats_baseline
 
 
 def test_metrics_slices_and_per_user_arrays(report) -> None:  # type: ignore[no-untyped-def]
@@ -83,13 +91,21 @@ def test_metrics_slices_and_per_user_arrays(report) -> None:  # type: ignore[no-
     assert 0 < als.metrics["coverage"] <= 1
     # popularity recommends the head of the catalogue: highest popularity bias
     assert report.get("popularity").metrics["popularity_bias"] >= als.metrics["popularity_bias"]
-    assert len(als.user_ids) == report.n_users == len(als.per_user["ndcg"])
-    assert als.per_user["ndcg"].mean() == pytest.approx(als.metrics["ndcg@10"], abs=1e-6)
+    # the headline counts warm users; per-user arrays keep everyone, labelled
+    segments = report.segments()
+    warm = np.array([segments[u] == "warm" for u in als.user_ids])
+    assert report.population == "warm" and warm.sum() == report.n_users
+    assert len(als.user_ids) == len(als.per_user["ndcg"]) > report.n_users
+    assert als.per_user["ndcg"][warm].mean() == pytest.approx(als.metrics["ndcg@10"], abs=1e-6)
     users = als.slices["users"]
-    assert (
-        set(users) <= {"warm", "cold"} and sum(s["users"] for s in users.values()) == report.n_users
-    )
-    assert set(als.slices["segment"]) == {"new", "regular", "loyal"}
+    assert set(users) == {"warm", "cold"} and users["warm"]["users"] == report.n_users
+    assert users["cold"]["users"] == len(als.user_ids) - report.n_users >= 20
+    for key in ("ndcg@10", "recall@10", "precision@10", "map@10", "hit_rate@10"):
+        low, high = als.intervals[key]
+        assert low <= als.metrics[key] <= high
+    for words in ("split", "who_counts", "filtered", "intervals"):
+        assert report.protocol[words]
+    assert set(als.slices["segment"]) == {"new", "regular", "loyal", "(unknown)"}
     assert "established" in als.slices["items"]
     ndcgs = [s["ndcg"] for s in als.slices["segment"].values()]
     assert als.gaps["segment"] == pytest.approx(max(ndcgs) - min(ndcgs), abs=1e-6)
@@ -104,9 +120,13 @@ def test_evaluation_recorded_as_run_with_per_user_artifact(report, context: Cont
         assert run.project_id == context.project_id
         assert run.metrics["best"] == report.best().model
         digest = run.metrics["per_user_artifact"]
-    per_user = per_user_from_blob(context.load_artifact(digest), "als", "ndcg")
+    blob = context.load_artifact(digest)
+    per_user = per_user_from_blob(blob, "als", "ndcg")
     als = report.get("als")
     assert per_user == dict(zip(als.user_ids, als.per_user["ndcg"].tolist(), strict=True))
+    # the gate's slices: every evaluated user labelled warm or cold
+    assert segments_from_blob(blob) == report.segments()
+    assert set(report.segments().values()) == {"warm", "cold"}
 
 
 def test_seen_items_are_hidden_only_where_users_do_not_come_back() -> None:

@@ -48,3 +48,19 @@ def test_coverage_popularity_bias_novelty_and_gap() -> None:
     share = np.array([0.5, 0.25, 0.25])
     assert m.novelty(np.array([[0, 1]]), share) == pytest.approx((1 + 2) / 2)
     assert m.slice_gap({"warm": 0.3, "cold": 0.1, "x": float("nan")}) == pytest.approx(0.2)
+
+
+def test_bootstrap_interval_covers_a_known_difference() -> None:
+    """Paired per-user differences with a true mean of 0.05: the 95% interval holds it
+    (and excludes 0), and resampling with one seed is repeatable."""
+    rng = np.random.default_rng(3)
+    baseline = rng.uniform(0, 1, 2000)
+    candidate = np.clip(baseline + 0.05 + rng.normal(0, 0.2, 2000), -1, 2)
+    delta = candidate - baseline
+    low, high = m.bootstrap_interval(delta, resamples=500, seed=1)
+    truth = float(delta.mean())
+    assert low < truth < high and low > 0
+    assert abs(truth - 0.05) < high - low
+    assert m.bootstrap_interval(delta, resamples=500, seed=1) == (low, high)
+    wide = m.bootstrap_interval(delta[:50], resamples=500, seed=1)
+    assert wide[1] - wide[0] > high - low  # fewer users: a wider interval

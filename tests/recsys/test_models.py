@@ -7,15 +7,26 @@ import io
 import pickle
 
 import numpy as np
+import polars as pl
 import pytest
 
 from kibble.errors import NotFoundError, UnsafeInputError, UsageError
-from kibble.recsys import RecContext, Recommender, create_model, load_model, save_model
+from kibble.recsys import (
+    Interactions,
+    RecContext,
+    Recommender,
+    create_model,
+    load_model,
+    save_model,
+)
 from kibble.recsys.base import model_names
 from tests.recsys.conftest import TODAY, Shop
 
-MODELS = ["popularity", "als", "item_knn", "content", "hybrid"]
-SMALL = {"als": {"factors": 8, "iterations": 5}}
+MODELS = ["popularity", "als", "item_knn", "sequence", "rp3beta", "ease", "content", "hybrid"]
+SMALL: dict[str, dict[str, object]] = {
+    "als": {"factors": 8, "iterations": 5, "half_life_days": 14.0},
+    "item_knn": {"half_life_days": 14.0},
+}
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -225,3 +236,71 @@ def test_models_and_interactions_round_trip_as_pipeline_outputs(shop: Shop) -> N
     assert _ids(loaded.recommend(shop.buyer, 5)) == _ids(model.recommend(shop.buyer, 5))
     with pytest.raises(UsageError, match="holds a item_knn model"):
         type(create_model("als")).from_bytes(encoded.data)
+
+
+def _two_phase() -> Interactions:
+    """Twenty users like items a0..a4 (long ago), ten like b0..b4 (lately); the probe
+    touched a0 long ago and b0 lately. Undecayed, the a items win (more popular)."""
+    users, items, times = [], [], []
+    day = 86_400.0
+    for u in range(30):
+        group = "a" if u < 20 else "b"
+        for j in range(5):
+            users.append(f"u{u}")
+            items.append(f"{group}{j}")
+            times.append((0.0 if group == "a" else 100 * day) + u * 10 + j)
+    users += ["probe", "probe"]
+    items += ["a0", "b0"]
+    times += [1.0, 100 * day + 5]
+    frame = pl.DataFrame({"user_id": users, "item_id": items, "timestamp": times})
+    return Interactions.from_events(frame)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("item_knn", {"similarity": "cosine"}), ("als", {"factors": 4, "iterations": 10})],
+)
+def test_recency_half_life_follows_what_users_do_now(name: str, params: dict) -> None:  # type: ignore[type-arg]
+    inter = _two_phase()
+
+    def lead(half_life: float) -> float:
+        """How far the recent topic's items score above the old topic's, for the probe."""
+        model = create_model(name, half_life_days=half_life, filter_seen=True, **params)
+        recs = model.fit(inter).recommend("probe", 8, explain=False)
+        assert recs[0].item_id.startswith("b") or half_life == 0.0
+        recent = float(np.mean([r.score for r in recs if r.item_id.startswith("b")]))
+        old = float(np.mean([r.score for r in recs if r.item_id.startswith("a")]))
+        return (recent - old) / (abs(recent) + abs(old))
+
+    assert lead(5.0) > lead(0.0) + 0.1
+
+
+def test_sequence_scores_what_follows_the_latest_items() -> None:
+    # everyone walks the chain c0 -> c1 -> ... -> c9 in order; the probe stopped at c4
+    users, items, times = [], [], []
+    for u in range(20):
+        for j in range(10):
+            users.append(f"u{u}")
+            items.append(f"c{j}")
+            times.append(u * 100 + j)
+    users += ["probe"] * 5
+    items += [f"c{j}" for j in range(5)]
+    times += [5000 + j for j in range(5)]
+    frame = pl.DataFrame({"user_id": users, "item_id": items, "timestamp": times})
+    model = create_model("sequence", window=1, filter_seen=True).fit(
+        Interactions.from_events(frame)
+    )
+    assert _ids(model.recommend("probe", 1))[0] == "c5"
+
+
+def test_ease_refuses_a_k9s_sized_catalogue_before_allocating() -> None:
+    n = 100_000
+    inter = Interactions.from_arrays(
+        ["u0", "u1"],
+        [f"i{i}" for i in range(n)],
+        np.array([0, 1]),
+        np.array([0, 1]),
+        np.ones(2, np.float32),
+    )
+    with pytest.raises(UsageError, match=r"EASE on 100,000 items needs about .* GiB.*limit"):
+        create_model("ease").fit(inter)

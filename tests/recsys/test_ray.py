@@ -17,7 +17,7 @@ from kibble.context import Context
 from kibble.recsys.remote import RemoteCallError, RemoteCalls, train_on
 from kibble.recsys.tuning_service import tune
 from tests.recsys.conftest import Shop
-from tests.recsys.remote_probe import fail, pid
+from tests.recsys.remote_probe import fail, pid, task_name
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -44,6 +44,9 @@ def test_calls_run_in_ray_workers_and_report_their_errors(
         assert calls.submit(pid, {}, {}).result().value != os.getpid()
         with pytest.raises(RemoteCallError, match="ValueError: planted"):
             calls.submit(fail, {}, {"message": "planted"}).result()
+        named = calls.submit(task_name, {}, {}, name="recsys.tune.als.trial-3")
+        assert named.result().value == "recsys.tune.als.trial-3"
+        assert calls.submit(task_name, {}, {}).result().value == "task_name"
 
 
 def test_tuning_on_ray_matches_the_local_search(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kibble.rollouts.controller import ArmMetrics, Guardrails, RolloutState, decide
+from kibble.rollouts.controller import ArmMetrics, RolloutState, decide
+from kibble.serving.routing import Guardrails
 
 RAILS = Guardrails(max_error_rate=0.01, sla_p99_ms=50, ctr_margin=0.005, min_impressions=1000)
 GOOD = ArmMetrics(requests=5000, errors=0, p99_ms=12, impressions=5000, clicks=500)

@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from kibble.config import Settings
 from kibble.context import Context
 from kibble.rollouts import service
-from kibble.rollouts.controller import Guardrails
 from kibble.serving.app import create_app
 from kibble.serving.pointers import resolve_aliases
+from kibble.serving.routing import Guardrails
 from kibble.serving.state import ModelHolder
 from kibble.store.repositories.serving import Rollouts
-from tests.serving.helpers import three_versions, wait_for
+from tests.serving.helpers import serving_headers, three_versions, wait_for
 
 STEPS = (0.5, 1.0)
 Factory = Callable[[Guardrails], TestClient]
@@ -32,7 +32,7 @@ def live(context: Context) -> Iterator[Factory]:
 
     def make(rails: Guardrails) -> TestClient:
         app = create_app(context, "default", "recs", poll_s=0.1, controller_s=0.1, rails=rails)
-        client = TestClient(app)
+        client = TestClient(app, headers=serving_headers(context))
         client.__enter__()
         clients.append(client)
         return client

@@ -12,16 +12,28 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from kibble.auth.service import issue_token
 from kibble.context import Context
 from kibble.recsys.base import create_model, save_model
 from kibble.recsys.interactions import Interactions
 from kibble.store.models import ModelVersion, RegisteredModel
+from kibble.store.repositories.auth import Members
 from kibble.store.repositories.registry import Registry
 from tests.processes import free_port as free_port  # re-exported for the serving tests
 from tests.processes import wait_for as wait_for
 
 USERS = [f"u{i}" for i in range(40)]
 ITEMS = [f"i{j}" for j in range(30)]
+
+
+def serving_headers(context: Context, role: str = "editor") -> dict[str, str]:
+    """A storefront's credential: a token narrowed to ``serving.write`` (POST feedback)."""
+    with context.store.session() as session:
+        Members(session, context.project_id).set(f"shop-{role}", role, added_by="test")
+        issued = issue_token(
+            session, context.project_id, f"shop-{role}", created_by="test", scopes=["serving.write"]
+        )
+    return {"Authorization": f"Bearer {issued.value}"}
 
 
 def register_versions(

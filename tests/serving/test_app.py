@@ -61,9 +61,9 @@ def test_feedback_is_idempotent_attributed_and_exported(
         },
     ]
     first = client.post("/v1/feedback", json={"events": events})
-    assert first.status_code == 200 and first.json() == {"accepted": 2, "new": 2}
+    assert first.status_code == 200 and first.json() == {"accepted": 2, "new": 2, "attributed": 2}
     again = client.post("/v1/feedback", json={"events": events})
-    assert again.json() == {"accepted": 2, "new": 0}
+    assert again.json() == {"accepted": 2, "new": 0, "attributed": 2}
     table = export_feedback(context)
     assert table.num_rows == 2
     assert table.column_names == [
@@ -80,7 +80,7 @@ def test_feedback_is_idempotent_attributed_and_exported(
     recent = export_feedback(context, since=datetime(2026, 6, 1, tzinfo=UTC))
     assert recent.column("event_id").to_pylist() == ["e1"]
     bad = client.post("/v1/feedback", json={"events": [{**events[0], "event_type": "like"}]})
-    assert bad.status_code == 400 and "event_type" in bad.json()["message"]
+    assert bad.status_code == 422 and "event_type" in bad.json()["message"]
 
 
 def test_open_inference_protocol(client: TestClient) -> None:

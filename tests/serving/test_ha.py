@@ -51,7 +51,7 @@ def cluster(postgres: PostgresServer, tmp_path: Path) -> Iterator[Cluster]:
     context = Context.open(load_settings({"home": home, "database_url": url}, environ={}))
     three_versions(context)  # baseline recs:1, champion recs:2, challenger recs:3
     ports = [free_port(), free_port()]
-    env = {"KIBBLE_DATABASE_URL": url}
+    env = {"KIBBLE_DATABASE_URL": url, "KIBBLE_SERVING__PUBLIC_FEEDBACK": "true"}
     procs = [launch_server(home, p, env, ["--poll", "0.2"]) for p in ports]
     try:
         for proc, port in zip(procs, ports, strict=True):

@@ -18,13 +18,20 @@ from kibble.serving.app import create_app
 from kibble.serving.pointers import resolve_aliases
 from kibble.serving.state import ModelHolder
 from kibble.store.repositories.serving import ServedRequests
-from tests.serving.helpers import register_versions, set_alias, three_versions, wait_for
+from tests.serving.helpers import (
+    register_versions,
+    serving_headers,
+    set_alias,
+    three_versions,
+    wait_for,
+)
 
 
 @pytest.fixture
 def client(context: Context) -> Iterator[TestClient]:
     three_versions(context)
-    with TestClient(create_app(context, "default", "recs", poll_s=0.1)) as c:
+    app = create_app(context, "default", "recs", poll_s=0.1)
+    with TestClient(app, headers=serving_headers(context)) as c:
         yield c
 
 

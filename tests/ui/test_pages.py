@@ -593,3 +593,19 @@ def test_explain_says_why_and_traces_the_request_back(client: TestClient, contex
     assert 'data-spec="spec-lineage-graph"' in traced and "request req-9" in traced
     missing = client.get("/lineage?target=request%3Anope").text
     assert "no served request" in missing
+
+
+def test_csrf_key_cannot_be_computed_from_the_home(client: TestClient, context: Context) -> None:
+    """The key is random and kept with the home, not derived from its (guessable) path."""
+    import hashlib
+    import hmac
+
+    held_id = seed(context)[-1]
+    sign_in(client, "deployer-token")
+    html = client.get(f"/runs/{held_id}").text
+    csrf = html.split('id="release"')[1].split('name="csrf" value="')[1].split('"')[0]
+    guessable = hashlib.sha256(f"kibble-ui:{context.settings.home}".encode()).digest()
+    forged = hmac.new(guessable, b"deployer-token", hashlib.sha256).hexdigest()
+    assert forged != csrf
+    response = client.post(f"/runs/{held_id}/release", data={"reason": "x", "csrf": forged})
+    assert response.status_code == 403 and client.released == []  # type: ignore[attr-defined]

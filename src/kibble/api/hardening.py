@@ -15,10 +15,10 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kibble.api.errors import error_body
-from kibble.api.limits import check_json_shape
 from kibble.artifacts.formats import PICKLE_TYPES
 from kibble.config import ApiSettings
 from kibble.errors import UsageError
+from kibble.jsonlimits import check_json_shape
 
 BODY_KEY = "kibble.body"
 SECURITY_HEADERS = [
@@ -29,6 +29,8 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
 ]
 _WITH_BODY = {"POST", "PUT", "PATCH", "DELETE"}
+# Kubelet probes and Prometheus scrapes name the pod by IP in Host; these answer no data.
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def host_allowed(host_header: str, allowed: Iterable[str]) -> bool:
@@ -93,7 +95,8 @@ class Hardening:
         await self.app(scope, _replay(body, receive), send_secure)
 
     def _refuse(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str, str] | None:
-        if not host_allowed(headers.get("host", ""), self.allowed_hosts):
+        probe = scope["method"] == "GET" and scope["path"] in PROBE_PATHS
+        if not probe and not host_allowed(headers.get("host", ""), self.allowed_hosts):
             return (
                 400,
                 "bad_host",

@@ -33,6 +33,7 @@ PERMISSIONS: dict[str, str] = {
     "deployments.write": "deployer",
     "alerts.read": "viewer",
     "alerts.write": "editor",
+    "serving.write": "editor",  # POST feedback to `kibble serve`
 }
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-import numpy as np
 import polars as pl
 
 from kibble.checks import stats
 from kibble.checks.result import CheckResult, Status
 from kibble.checks.rows import _rules, polars_type
 from kibble.data.contracts.model import Contract, DriftRule, ForeignKey, VolumeRule
+from kibble.monitoring.drift import categorical_psi, ks_statistic, numeric_psi
 
 
 def _result(name: str, status: Status, observed: dict, expected: dict, message: str) -> CheckResult:  # type: ignore[type-arg]
@@ -239,12 +239,12 @@ def check_drift(current: pl.Series, reference: pl.Series, rule: DriftRule) -> Ch
     if rule.kind == "categorical":
         ref = dict(reference.cast(pl.String).value_counts().iter_rows())
         cur = dict(current.cast(pl.String).value_counts().iter_rows())
-        observed["psi"] = round(stats.categorical_psi(ref, cur), 4)
+        observed["psi"] = round(categorical_psi(ref, cur), 4)
     else:
         ref_values = reference.drop_nulls().cast(pl.Float64).to_numpy()
         cur_values = current.drop_nulls().cast(pl.Float64).to_numpy()
-        observed["psi"] = round(stats.numeric_psi(ref_values, cur_values, rule.bins), 4)
-        observed["ks"] = round(stats.ks_statistic(np.asarray(ref_values), cur_values), 4)
+        observed["psi"] = round(numeric_psi(ref_values, cur_values, rule.bins), 4)
+        observed["ks"] = round(ks_statistic(ref_values, cur_values), 4)
     expected = {"psi_warn": rule.psi_warn, "psi_fail": rule.psi_fail, "ks_fail": rule.ks_fail}
     psi, ks = observed["psi"], observed.get("ks", 0.0)
     fail = psi >= rule.psi_fail or (rule.ks_fail is not None and ks >= rule.ks_fail)

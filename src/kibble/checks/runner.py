@@ -166,4 +166,21 @@ def run_checks(
                 for r in results
             ],
         )
+    from kibble.lineage.openlineage import emit_finished
+
+    checked = {
+        "kind": "table",
+        "name": table,
+        "version": version,
+        "assertions": [(r.name, not r.failed) for r in results],
+    }
+    emit_finished(
+        context.settings,
+        context.project,
+        job=f"check.{table}",
+        run_key=report.report_id,
+        state="COMPLETE" if report.passed else "FAIL",
+        inputs=[checked],
+        error=None if report.passed else "; ".join(report.reasons)[:2000],
+    )
     return report

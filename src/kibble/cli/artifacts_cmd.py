@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from kibble.artifacts.formats import refuse_pickle
+from kibble.artifacts.formats import SUFFIXES, check_upload
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
 from kibble.store.repositories import ArtifactRecords
@@ -16,13 +16,21 @@ app = typer.Typer(help="Store and fetch content-addressed artifacts.")
 def put(
     ctx: typer.Context,
     path: Path = typer.Argument(..., exists=True, dir_okay=False, help="file to store"),
-    media_type: str = typer.Option("application/octet-stream", "--media-type"),
+    media_type: str = typer.Option(
+        "",
+        "--media-type",
+        help="declared format; default from the suffix (.npz .npy .parquet .json)",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Store a file; prints its digest. Storing the same bytes twice is a no-op."""
-    context = state(ctx).context()
+    """Store a file; prints its digest. Storing the same bytes twice is a no-op.
+
+    Only files that load safely are taken (.npz/.npy without pickle, Parquet, JSON).
+    """
+    media_type = media_type or SUFFIXES.get(path.suffix.lower(), "application/octet-stream")
     data = path.read_bytes()
-    refuse_pickle(data, media_type)
+    check_upload(data, media_type)
+    context = state(ctx).context()
     ref = context.save_artifact(data, media_type, name=path.name)
     if as_json:
         print_json({"digest": ref.digest, "size": ref.size, "media_type": ref.media_type})

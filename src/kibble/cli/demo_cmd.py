@@ -331,8 +331,6 @@ FACTORY_FILE = '''"""The K9s factory for the simulated shop in {shop}.
 Keep it in git; edit the candidates, gates and rollout policy, then
 `kibble validate`, `kibble plan`, `kibble apply`. `kibble scheduler` runs the daily
 pipeline it schedules; `kibble factory rollback N` brings an earlier version back.
-The shop database's URL is a secret, read from the environment when the data lands:
-    export K9S_SHOP_DATABASE_URL={database}
 """
 
 from pathlib import Path
@@ -363,17 +361,9 @@ def init_cmd(
         raise UsageError(f"{target} already exists", hint="use --force to overwrite it")
     folder.mkdir(parents=True, exist_ok=True)
     project = state(ctx).settings().project
-    from kibble.k9s.simulate import database_url
-
-    database = database_url(shop)
-    target.write_text(
-        FACTORY_FILE.format(shop=str(shop.resolve()), project=project, database=database)
-    )
+    target.write_text(FACTORY_FILE.format(shop=str(shop.resolve()), project=project))
     console.print(f"wrote {target}")
-    console.print(
-        f"next: `export K9S_SHOP_DATABASE_URL={database}`, `kibble plan`, then `kibble apply`",
-        highlight=False,
-    )
+    console.print("next: `kibble plan`, then `kibble apply`", highlight=False)
 
 
 def _shown(path: Path) -> str:

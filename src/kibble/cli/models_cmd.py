@@ -193,25 +193,31 @@ def export_cmd(
     directory: Path = typer.Argument(..., help="folder to write (must not exist)"),
     fmt: str = typer.Option("mlflow", "--format", help="only 'mlflow' for now"),
 ) -> None:
-    """Write an MLflow folder: MLmodel (python_function via kibble), requirements, blob."""
-    from kibble import __version__
-    from kibble.registry.mlflow_flavor import BLOB, mlmodel_text
+    """Write an MLflow pyfunc folder that `mlflow.pyfunc.load_model` and `mlflow models
+    predict` load: MLmodel (signature, input example), environment files, the blob."""
+    from kibble.registry.mlflow_flavor import export_version
 
     if fmt != "mlflow":
         raise UsageError(f"unknown export format {fmt!r}", hint="use --format mlflow")
     name, _, num = version.partition(":")
     if not num.isdigit():
         raise UsageError(f"bad version {version!r}", hint="write it as name:version, e.g. recs:3")
-    if directory.exists():
-        raise UsageError(f"{directory} already exists", hint="choose a new folder")
-    context = state(ctx).context()
-    with context.store.session() as s:
-        reg = Registry(s, context.project_id)
-        v = reg.version(reg.model(name), int(num))
-        digest, flavor = v.artifact_digest, v.flavor
-    blob = context.load_artifact(digest)
-    directory.mkdir(parents=True)
-    (directory / BLOB).write_bytes(blob)
-    (directory / "MLmodel").write_text(mlmodel_text(name, int(num), flavor, digest))
-    (directory / "requirements.txt").write_text(f"kibble=={__version__}\n")
+    export_version(state(ctx).context(), name, int(num), directory)
     console.print(f"exported {name}:{num} to {directory}")
+
+
+@app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    directory: Path = typer.Argument(..., help="an MLflow pyfunc folder kibble exported"),
+    name: str | None = typer.Option(None, "--name", help="register under this model name"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Register an MLflow pyfunc folder (from `kibble models export`) as a new version."""
+    from kibble.registry.mlflow_flavor import import_version
+
+    out = import_version(state(ctx).context(), directory, name)
+    if as_json:
+        print_json(out.__dict__)
+    else:
+        console.print(f"imported {directory} as {out.name}:{out.version} ({out.flavor})")

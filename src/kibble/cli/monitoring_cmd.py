@@ -1,4 +1,4 @@
-"""`kibble monitor` (metrics over time) and `kibble alerts` (list, ack, evaluate)."""
+"""`kibble monitor` (metrics over time; `run` monitors a deployment) and `kibble alerts`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,14 @@ from rich.table import Table
 
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
-from kibble.monitoring.alerts import ACTIVE, ack_alert, evaluate_rules, get_alert, list_alerts
+from kibble.monitoring.alerts import (
+    ACTIVE,
+    ack_alert,
+    evaluate_rules_in_force,
+    get_alert,
+    list_alerts,
+)
 from kibble.monitoring.points import Point, labels_key
-from kibble.monitoring.rules import default_rules
 from kibble.monitoring.sparkline import sparkline
 from kibble.monitoring.store import query_metrics
 
@@ -73,6 +78,16 @@ def _series(points: list[Point]) -> list[dict[str, Any]]:
     return rows
 
 
+monitor_app = typer.Typer(
+    help=(
+        "Metrics over time (`kibble monitor --since 7d`), and `kibble monitor run`, which "
+        "monitors a live deployment from its request log and feedback."
+    ),
+    invoke_without_command=True,
+)
+
+
+@monitor_app.callback()
 def monitor(
     ctx: typer.Context,
     deployment: str | None = typer.Option(
@@ -90,6 +105,8 @@ def monitor(
     feedback-loop detector (names start with data., model., system., drift.,
     feedback_loop.). Example: `kibble monitor --deployment home --since 14d -m model.`
     """
+    if ctx.invoked_subcommand is not None:
+        return
     context = state(ctx).context()
     labels = {"deployment": deployment} if deployment else None
     rows = _series(query_metrics(context, None, since, labels, prefix=metric))
@@ -111,6 +128,49 @@ def monitor(
             ]
             for row in rows
         ],
+    )
+
+
+@monitor_app.command("run")
+def run(
+    ctx: typer.Context,
+    deployment: str = typer.Option(
+        ..., "--deployment", "-d", help="the deployment (`kibble serve --deployment`)"
+    ),
+    since: str = typer.Option(
+        "1d", "--since", help="how far back: 1d, 7d (whole UTC days are recomputed)"
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Monitor a live deployment now: per-arm CTR, conversion, coverage and exposure Gini
+    from the request log and feedback, p50/p99 latency and error rate, input and
+    prediction drift, the feedback-loop and narrowing checks, and the alert rules in
+    force (the applied factory's `alerts`, else the defaults). Schedule it with a
+    factory pipeline whose entrypoint is `kibble.steps.monitor:monitoring`."""
+    from kibble.monitoring.deployment import monitor_deployment
+
+    report = monitor_deployment(state(ctx).context(), deployment, since=since)
+    data = report.as_dict()
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        f"monitored [bold]{deployment}[/bold] {data['start'][:10]}..{data['end'][:16]}: "
+        f"{report.points} points; rules from {report.rules}",
+        highlight=False,
+    )
+    for label, verdict in (("feedback loop", report.loop), ("narrowing", report.narrowing)):
+        if verdict is not None:
+            console.print(f"{label}: {verdict.reason}", highlight=False)
+    for drift, name in ((report.drift, "input"), (report.prediction_drift, "prediction")):
+        if drift is not None:
+            console.print(f"{name} drift: {', '.join(drift.drifted) or 'none'}", highlight=False)
+    for note in report.notes:
+        console.print(f"[dim]note: {note}[/dim]", highlight=False)
+    _table(
+        "alerts",
+        [("action", False), ("kind", False), ("id", False), ("message", True)],
+        [[a["action"], a["kind"], a["id"][:12], a["message"]] for a in data["alerts"]],
     )
 
 
@@ -199,11 +259,10 @@ def ack(
 
 @alerts_app.command("evaluate")
 def evaluate(ctx: typer.Context, as_json: bool = JsonOption) -> None:
-    """Evaluate the default rules on stored metrics now: raise what breaches, resolve
-    what cleared. Schedule it after each day's metrics land (`monitor_day` does the same)."""
-    context = state(ctx).context()
-    settings = context.settings
-    rules = default_rules(settings.serving.latency_sla_ms)
+    """Evaluate the rules in force on stored metrics now: the applied factory's `alerts`
+    (the defaults when it declares none). Raises what breaches, resolves what cleared;
+    `kibble monitor run` does the same after recording a deployment's metrics."""
+    done = evaluate_rules_in_force(state(ctx).context())
     rows = [
         {
             "rule": result.rule.name,
@@ -213,12 +272,23 @@ def evaluate(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             "action": outcome.action if outcome else "",
             "alert_id": outcome.alert["id"] if outcome else "",
         }
-        for result, outcome in evaluate_rules(context, rules)
+        for result, outcome in done.results
+    ]
+    rows += [
+        {
+            "rule": outcome.alert["evidence"].get("rule", ""),
+            "labels": outcome.alert["evidence"].get("labels", {}),
+            "value": None,
+            "firing": False,
+            "action": "retired",
+            "alert_id": outcome.alert["id"],
+        }
+        for outcome in done.retired
     ]
     emit(
         rows,
         as_json,
-        "rule evaluation",
+        f"rule evaluation ({done.source})",
         ["rule", "labels", "value", "firing", "action"],
         ["rule", "labels", "value", "firing", "action"],
     )

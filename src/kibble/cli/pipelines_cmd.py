@@ -482,14 +482,28 @@ def scheduler(
     once: bool = typer.Option(False, "--once", help="one pass, then exit"),
     interval: float = typer.Option(30.0, "--interval", min=0.1, help="seconds between passes"),
     executor: str | None = ExecutorOption,
+    health_port: int = typer.Option(
+        0,
+        "--health-port",
+        min=0,
+        max=65535,
+        help="answer /healthz and /readyz on this port (Kubernetes probes); 0: off",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Run schedules and triggers, mark silent runs crashed, re-check held runs.
 
     Safe to run twice: slots are claimed in the store, so each fires once."""
+    from kibble.pipelines.health import LoopHealth
+
     context = state(ctx).context()
+    # A pass may run a whole pipeline in-process: dead only when none finished for 6 h.
+    health = LoopHealth(stale_after_s=max(3 * interval, 6 * 3600.0))
+    if health_port:
+        health.serve("0.0.0.0", health_port)  # noqa: S104 - the kubelet probes the pod IP
     while True:
         report = tick(context, datetime.now(UTC), executor=executor)
+        health.beat()
         data = {
             "at": datetime.now(UTC),
             "fired": report.fired,

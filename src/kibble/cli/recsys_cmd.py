@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the heavy numeric stack loads only when a recsys command ru
     from kibble.recsys.evaluation import EvaluationReport
     from kibble.recsys.interactions import Interactions
 
-DEFAULT_MODELS = ("popularity", "als", "item_knn", "content", "hybrid")
+DEFAULT_MODELS = ("popularity", "als", "item_knn", "sequence", "rp3beta", "content", "hybrid")
 
 app = typer.Typer(
     help=(
@@ -36,8 +36,12 @@ app = typer.Typer(
 InteractionsOpt = typer.Option(
     ..., "--interactions", "-i", help="events file: CSV, TSV or Parquet, one row per event"
 )
-ItemsOpt = typer.Option(None, "--items", help="item file (text, category, species, stock)")
-UsersOpt = typer.Option(None, "--users", help="user file with attribute columns to slice by")
+ItemsOpt = typer.Option(
+    None,
+    "--items",
+    help="item file (text, category, species, stock, seasons as MM-DD): a shop's products",
+)
+UserFileOpt = typer.Option(None, "--user-file", help="user file with attribute columns to slice by")
 UserColOpt = typer.Option("user_id", "--user-col", help="user id column")
 ItemColOpt = typer.Option("item_id", "--item-col", help="item id column")
 TimeColOpt = typer.Option(
@@ -163,21 +167,38 @@ def _models(value: str) -> list[str]:
 
 def _print_report(report: EvaluationReport, run_id: str) -> None:
     k = report.k
-    keys = [f"ndcg@{k}", f"precision@{k}", f"recall@{k}", f"map@{k}", f"hit_rate@{k}"]
-    keys += ["coverage", "popularity_bias"]
-    headers = ["ndcg", "prec", "recall", "map", "hit", "cover", "bias"]
+    ndcg = f"ndcg@{k}"
+    keys = [f"recall@{k}", f"hit_rate@{k}", "coverage", "popularity_bias"]
+    other = "cold" if report.population == "warm" else "warm"
     short = {"baseline": "baseline", "beats the baseline": "beats"}
     verdicts = report.verdicts()
     rows = []
     for r in report.models:
         name = f"{r.model}*" if r.model == report.baseline else r.model
-        verdict = short.get(verdicts[r.model], "WORSE")
-        rows.append([name, *(f"{r.metrics[key]:.3f}" for key in keys), verdict])
+        low, high = r.intervals.get(ndcg, [float("nan")] * 2)
+        lift = r.vs_baseline.get(ndcg)
+        beside = r.slices.get("users", {}).get(other, {}).get("ndcg")
+        rows.append(
+            [
+                name,
+                f"{r.metrics[ndcg]:.3f} [{low:.3f}, {high:.3f}]",
+                f"{lift['difference']:+.3f} [{lift['low']:+.3f}, {lift['high']:+.3f}]"
+                if lift
+                else "",
+                *(f"{r.metrics[key]:.3f}" for key in keys),
+                "" if beside is None or report.population == "all" else f"{beside:.3f}",
+                short.get(verdicts[r.model], "WORSE"),
+            ]
+        )
     title = (
-        f"metrics @{k}, cut {report.cut[:19]}, {report.n_users} users "
-        f"(* baseline; WORSE: does not beat it, a gate will refuse it)"
+        f"{report.population} users ({report.n_users}) @{k}, cut {report.cut[:19]}; "
+        "[95% bootstrap interval]; * baseline; WORSE: its lift interval is not above 0, "
+        "a gate will refuse it"
     )
+    headers = ["ndcg", "vs baseline", "recall", "hit", "cover", "bias", f"{other} ndcg"]
     print_table(title, ["model", *headers, "verdict"], rows)
+    for key, value in report.protocol.items():
+        err_console.print(f"{key}: {value}")
     best = report.best()
     gaps = ", ".join(f"{family} {gap:.4f}" for family, gap in best.gaps.items())
     err_console.print(f"best: {best.model}; NDCG gap best-worst slice: {gaps}")
@@ -189,7 +210,7 @@ def evaluate_cmd(
     ctx: typer.Context,
     interactions: Path = InteractionsOpt,
     items: Path | None = ItemsOpt,
-    users: Path | None = UsersOpt,
+    user_file: Path | None = UserFileOpt,
     user_col: str = UserColOpt,
     item_col: str = ItemColOpt,
     time_col: str | None = TimeColOpt,
@@ -198,7 +219,12 @@ def evaluate_cmd(
     columns: str | None = ColumnsOpt,
     text_cols: str | None = TextColsOpt,
     slice_cols: str | None = typer.Option(
-        None, "--slice-cols", help="user attribute columns (from --users) to slice metrics by"
+        None, "--slice-cols", help="user attribute columns (from --user-file) to slice metrics by"
+    ),
+    population: str = typer.Option(
+        "warm",
+        "--users",
+        help="who the headline counts: warm (history before the cut), cold or all",
     ),
     test_fraction: float = TestFractionOpt,
     cut: datetime | None = typer.Option(None, "--cut", help="split at this time instead"),
@@ -212,10 +238,13 @@ def evaluate_cmd(
     per_user: bool = typer.Option(False, "--per-user", help="include per-user metrics in JSON"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Compare models under a temporal split (train before the cut, test after).
+    """Compare models under a global temporal split (train before the cut, test after).
 
-    The popularity baseline is always included; every other model is marked by whether
-    it beats it on NDCG@K. The evaluation is recorded as a run with per-user metrics.
+    The headline counts warm users (history before the cut; --users cold or all to
+    change), with cold users beside. Every metric has a bootstrap 95% interval, and every
+    model the interval of its difference from the popularity baseline (always included):
+    it beats the baseline only when that interval is above 0. The protocol is printed
+    and recorded with the run, as are per-user metrics labelled warm / cold.
 
     Example (MovieLens' tab-separated u.data has no header; columns are guessed as
     user_id item_id rating timestamp): kibble recsys evaluate -i u.data --weight-col rating
@@ -228,7 +257,7 @@ def evaluate_cmd(
     inputs = _load(
         interactions,
         items,
-        users,
+        user_file,
         user_col,
         item_col,
         time_col,
@@ -249,11 +278,18 @@ def evaluate_cmd(
             test_fraction=test_fraction,
             cut=cut,
             tune=tune,
+            population=population,
             progress=say,
         )
     from kibble.recsys.runs import record_evaluation
 
-    params = {**inputs.source, "k": k, "test_fraction": test_fraction, "tune": tune}
+    params = {
+        **inputs.source,
+        "k": k,
+        "test_fraction": test_fraction,
+        "tune": tune,
+        "population": population,
+    }
     run_id = record_evaluation(context, report, params=params, started_at=started)
     if as_json:
         print_json({"run_id": run_id, **report.to_dict(per_user=per_user)})
@@ -339,6 +375,12 @@ def train_cmd(
         metrics={k: v for k, v in summary.items() if k != "params"},
         started_at=started,
         tags={"model": name, **{k: v for k, v in inputs.source.items() if v is not None}},
+        inputs=[
+            {"url": inputs.source[key]}
+            for key in ("interactions", "items", "users")
+            if inputs.source[key]
+        ],
+        outputs=[{"digest": ref.digest}],
     )
     context.audit("recsys.train", run_id, digest=ref.digest)
     if as_json:
@@ -362,7 +404,9 @@ def tune_cmd(
     event_col: str | None = EventColOpt,
     columns: str | None = ColumnsOpt,
     text_cols: str | None = TextColsOpt,
-    model: str = typer.Option("als", "--model", "-m", help="als, item_knn, popularity, hybrid"),
+    model: str = typer.Option(
+        "als", "--model", "-m", help="als, item_knn, sequence, rp3beta, popularity, hybrid"
+    ),
     trials: int = typer.Option(20, "--trials", min=1, help="how many optuna trials"),
     jobs: int = typer.Option(
         1, "--jobs", min=1, help="trials proposed and run at once (threads, processes or Ray tasks)"

@@ -28,12 +28,14 @@ rollout_app = typer.Typer(
 
 def serve(
     ctx: typer.Context,
-    model: str = typer.Option(..., "--model", help="registered model name to serve"),
-    deployment: str = typer.Option(
-        "default",
+    model: str | None = typer.Option(
+        None, "--model", help="registered model name to serve (serving.model)"
+    ),
+    deployment: str | None = typer.Option(
+        None,
         "--deployment",
         help="the deployment this server answers for: its rollouts, routing and request "
-        "log; recorded in the store, one model per deployment",
+        "log; recorded in the store, one model per deployment (serving.deployment)",
     ),
     host: str | None = typer.Option(None, "--host", help="bind address (serving.host)"),
     port: int | None = typer.Option(None, "--port", help="port (serving.port)"),
@@ -55,8 +57,15 @@ def serve(
     from kibble.rollouts.service import declare
     from kibble.serving.app import create_app
 
+    settings = state(ctx).settings().serving
+    model = model or settings.model
+    if not model:
+        raise UsageError(
+            "no model to serve",
+            hint="pass --model NAME or set KIBBLE_SERVING__MODEL (serving.model)",
+        )
+    deployment = deployment or settings.deployment
     context = state(ctx).context()
-    settings = context.settings.serving
     declare(context, deployment, model)
     app = create_app(context, deployment, model, poll_s=poll, controller_s=controller)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="warning")

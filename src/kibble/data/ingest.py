@@ -173,6 +173,7 @@ def ingest(
             )
             .id
         )
+    lineage = _IngestLineage(context, table, load_id, label if kind == "files" else None)
     try:
         result = _run(tables, contract, source, opts, load_id, mode, part, mapping, run_id)
     except BaseException as exc:
@@ -180,9 +181,45 @@ def ingest(
             DataRecords(session, context.project_id).finish_load(
                 load_id, status="failed", error=str(exc) or exc.__class__.__name__
             )
+        lineage.finish("FAIL", None, contract, f"{type(exc).__name__}: {exc}")
         raise
+    lineage.finish("COMPLETE", result.table_version, contract)
     context.audit("data.ingest", table, load_id=load_id, version=result.table_version)
     return result
+
+
+class _IngestLineage:
+    """The load as an OpenLineage job ``ingest.<table>``: the source file in, the table
+    out with its new Delta version and the contract's schema."""
+
+    def __init__(self, context: Context, table: str, load_id: str, path: str | None) -> None:
+        from kibble.lineage.openlineage import LineageEmitter, step_run_uuid
+
+        self.emitter = LineageEmitter(context.settings, context.project)
+        self.run_uuid = step_run_uuid(load_id, "ingest")
+        self.job = f"ingest.{table}"
+        self.table = table
+        self.inputs = [{"url": path}] if path else []
+        self.emitter.emit_job("START", run_uuid=self.run_uuid, job=self.job, inputs=self.inputs)
+
+    def finish(
+        self, state: str, version: int | None, contract: Contract, error: str | None = None
+    ) -> None:
+        output = {
+            "kind": "table",
+            "name": self.table,
+            "version": version,
+            "schema": [(c.name, str(c.type)) for c in contract.columns],
+        }
+        self.emitter.emit_job(
+            state,
+            run_uuid=self.run_uuid,
+            job=self.job,
+            inputs=self.inputs,
+            outputs=[output] if version is not None else [],
+            error=error,
+        )
+        self.emitter.close()
 
 
 def _redact(source: str) -> str:

@@ -46,3 +46,11 @@ def source(context: Context, name: str) -> SourceSpec:
             "declare it under sources= and run `kibble apply`",
         )
     return SourceSpec.model_validate(sources[name])
+
+
+def sources(context: Context) -> dict[str, SourceSpec]:
+    """Every source the applied factory declares (name -> spec); empty without one."""
+    return {
+        name: SourceSpec.model_validate(spec)
+        for name, spec in sorted(_declared(context, "sources").items())
+    }

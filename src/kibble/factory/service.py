@@ -21,6 +21,7 @@ from kibble.factory.load import digest_of
 from kibble.factory.sync import (
     ScheduleSpec,
     SyncReport,
+    check_alert_rules,
     schedule_specs,
     sync_gate_policies,
     sync_schedules,
@@ -198,6 +199,7 @@ def _sync(
     now: datetime | None = None,
 ) -> SyncReport:
     """Schedules and gate policies follow the definition in the apply's own transaction."""
+    check_alert_rules(factory, number)
     sync_gate_policies(session, context.project_id, factory, number)
     sync_contracts(session, context.project_id, Tables(context).lake, factory, number)
     return sync_schedules(

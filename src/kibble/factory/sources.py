@@ -20,6 +20,7 @@ from kibble.data.ingest import IngestMode, LoadResult, ingest
 from kibble.errors import ConfigError, UsageError
 from kibble.factory.applied import source
 from kibble.factory.definition import SecretRef, SourceSpec
+from kibble.factory.validate import local_database
 
 
 def secret_value(ref: SecretRef, environ: Mapping[str, str]) -> str:
@@ -48,6 +49,8 @@ def connect(
                 hint="pass --partition YYYY-MM-DD",
             )
         location = location.replace("{partition}", partition)
+    if spec.kind == "sql" and local_database(spec):
+        return location, replace(options, table=spec.table, query=None)
     if spec.kind == "sql":
         assert spec.connection is not None  # validate refuses an sql source without one
         url = secret_value(spec.connection, environ)

@@ -1,5 +1,7 @@
 """What `kibble apply` writes besides the version row: the pipeline schedules and the
 per-model gate policies, made to match the definition inside the apply's transaction.
+Alert rules are read from the applied version itself (``monitoring.alerts.rules_in_force``);
+apply only refuses rules the evaluator could not run.
 
 Schedules written here carry the factory version (``factory_version``); schedules added
 by hand (``kibble schedules add``) have none and are left alone unless the definition
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from kibble.factory.definition import Factory
 from kibble.factory.definition import GatePolicy as GateSpec
+from kibble.monitoring.rules import Rule, rules_from_factory
 from kibble.pipelines.loading import canonical_ref
 from kibble.registry.gates import GatePolicy
 from kibble.store.repositories.pipelines import Schedules
@@ -75,6 +78,14 @@ def gate_policy(spec: GateSpec) -> GatePolicy:
         min_coverage_ratio=spec.min_coverage_ratio,
         safety_probe=spec.safety_probe,
         latency_sla_ms=spec.latency_sla_ms,
+    )
+
+
+def check_alert_rules(factory: Factory, factory_version: int) -> list[Rule]:
+    """The evaluator's rules for the definition's ``alerts``; a rule it cannot run (a
+    name with no letters or digits, two names that read the same) refuses the apply."""
+    return rules_from_factory(
+        [rule.model_dump(mode="json") for rule in factory.alerts], factory_version
     )
 
 

@@ -14,7 +14,7 @@ from croniter import croniter
 
 from kibble.core.names import NAME
 from kibble.data.contracts import K9S_CONTRACTS
-from kibble.factory.definition import Factory
+from kibble.factory.definition import Factory, SourceSpec
 from kibble.factory.sync import trigger_name
 
 SECRET_PATTERNS = [
@@ -24,6 +24,12 @@ SECRET_PATTERNS = [
     (re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"), "a URL with a password"),
     (re.compile(r"(?i)(password|passwd|secret|api[_-]?key)\s*[=:]\s*\S+"), "a password assignment"),
 ]
+
+
+def local_database(source: SourceSpec) -> bool:
+    """An sql source that names a local SQLite file: no credentials to keep secret, so the
+    URL may stand in the definition and the source's table is the SQL table read."""
+    return source.kind == "sql" and source.location.startswith("sqlite:///")
 
 
 @dataclass(frozen=True)
@@ -119,11 +125,12 @@ def reference_findings(factory: Factory) -> list[Finding]:
     for name, source in factory.sources.items():
         if source.table not in tables and source.table not in builtin:
             err(f"sources.{name}.table", f"loads into {source.table!r}, which is not declared")
-        if source.kind == "sql" and source.connection is None:
+        if source.kind == "sql" and source.connection is None and not local_database(source):
             err(
                 f"sources.{name}.connection",
                 "an sql source needs connection=SecretRef(secret='NAME'), "
-                "the environment variable holding its database URL",
+                "the environment variable holding its database URL (a local SQLite file "
+                "may be named in location as sqlite:///PATH instead)",
             )
         elif source.kind == "files" and source.connection is not None:
             err(f"sources.{name}.connection", "a files source takes no connection; remove it")

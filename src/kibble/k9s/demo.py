@@ -17,7 +17,6 @@ It imports kibble's public API only, as any user's project would.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,14 +49,12 @@ from kibble.k9s.factory import (
     DEPLOYMENT,
     DOG_SPECIES,
     MODEL,
-    SHOP_DATABASE,
     k9s_factory,
     products_table,
     with_cats,
 )
 from kibble.k9s.shop import Shop
 from kibble.k9s.simulate import (
-    database_url,
     deliver_late,
     save_config,
     write_database,
@@ -105,6 +102,7 @@ class Driver:
     days: list[dict[str, Any]] = field(default_factory=list)
     factory_versions: list[dict[str, Any]] = field(default_factory=list)
     cats: dict[str, Tally] = field(default_factory=dict)
+    storefront: Context | None = None
     cats_day: int | None = None
     step_since: datetime | None = None
     rollout_id: str | None = None
@@ -240,8 +238,9 @@ class Driver:
         }
 
     async def _serve_day(self, day: int, fault: Fault | None) -> dict[str, Tally]:
+        assert self.storefront is not None, "run_demo opens the storefront first"
         app = serving_app(
-            self.context, DEPLOYMENT, MODEL, poll_s=0.05, clock=self.clock, fault=fault
+            self.storefront, DEPLOYMENT, MODEL, poll_s=0.05, clock=self.clock, fault=fault
         )
         active = self.shop.users.user_id[self.shop.users.active(day)]
         rng = np.random.default_rng([self.config.seed, 8, day])
@@ -480,20 +479,33 @@ def run_demo(
     started = time.perf_counter()
     out = home / "k9s"
     save_config(config, out)
-    os.environ[SHOP_DATABASE] = database_url(out)  # the secret an operator would export
     shop = Shop.build(config)
     clock = Clock(datetime.combine(config.start, clock_time(12, 0), UTC))
     factory = demo_factory(context.project, out)
     driver = Driver(context, shop, out, clock, factory, visits_per_day(config))
     driver.cats_day = config.scenarios.get("cats_launch")
-    driver.apply(factory, "kibble demo: the K9s factory")
-    for day in range(config.days):
-        entry = driver.run_day(day)
-        entry["factory_version"] = driver.factory_versions[-1]["version"]
-        driver.days.append(entry)
-        if on_day is not None:
-            on_day(entry)
+    driver.storefront = storefront(context)
+    try:
+        driver.apply(factory, "kibble demo: the K9s factory")
+        for day in range(config.days):
+            entry = driver.run_day(day)
+            entry["factory_version"] = driver.factory_versions[-1]["version"]
+            driver.days.append(entry)
+            if on_day is not None:
+                on_day(entry)
+    finally:
+        driver.storefront.close()
     return summarize(driver, started, home)
+
+
+def storefront(context: Context) -> Context:
+    """The serving app's context: the shop's pages send their customers' clicks straight
+    from the browser, so feedback is public (only signed request ids attribute a click)."""
+    settings = context.settings
+    public = settings.serving.model_copy(update={"public_feedback": True})
+    return Context.open(
+        settings.model_copy(update={"serving": public}), project=context.project, actor="k9s-shop"
+    )
 
 
 def demo_factory(project: str, shop: Path) -> Factory:

@@ -17,24 +17,22 @@ from kibble import (
     GatePolicy,
     PipelineSpec,
     RolloutPolicy,
-    SecretRef,
     SourceSpec,
     TableSpec,
 )
 from kibble.k9s.daily import REF, REF_GATES
-from kibble.k9s.simulate import partition_dir
+from kibble.k9s.simulate import database_url, partition_dir
 
 DAILY = "k9s_daily"
-
 MODEL = "k9s-recs"
 DEPLOYMENT = "k9s"
 CANDIDATES: dict[str, dict[str, Any]] = {
     "als": {"factors": 32, "iterations": 8},
     "item_knn": {},
 }
+
+
 DOG_SPECIES = ["dog", "puppy", "senior"]
-SHOP_DATABASE = "K9S_SHOP_DATABASE_URL"
-"""The secret holding the shop database's URL (`kibble k9s simulate` prints it)."""
 
 
 def products_table(species: list[str]) -> TableSpec:
@@ -59,27 +57,27 @@ def products_table(species: list[str]) -> TableSpec:
 def k9s_factory(project: str, shop: Path, *, schedule: str | None = "0 7 * * *") -> Factory:
     """The definition for ``project``, its sources reading the simulated shop in ``shop``.
 
-    The daily run starts at 07:00 UTC, past the events deadline of the day before. The
-    shop database's URL is a secret: export it as ``K9S_SHOP_DATABASE_URL``."""
+    The daily run starts at 07:00 UTC, past the events deadline of the day before."""
     shop = shop.resolve()
-    shop_database = SecretRef(secret=SHOP_DATABASE)
-    day_folder = str(partition_dir(shop, "{day}"))
+    day_folder = str(partition_dir(shop, "{partition}"))
     params = {"model": MODEL, "deployment": DEPLOYMENT, "candidates": CANDIDATES}
     return Factory(
         project=project,
         description="K9s: the daily data gates, the recommender's candidates, gates and rollout",
         sources={
             "events": SourceSpec(kind="files", table="events", location=day_folder),
-            "products": SourceSpec(
-                kind="sql", table="products", location="products", connection=shop_database
-            ),
-            "users": SourceSpec(
-                kind="sql", table="users", location="users", connection=shop_database
-            ),
+            "products": SourceSpec(kind="sql", table="products", location=database_url(shop)),
+            "users": SourceSpec(kind="sql", table="users", location=database_url(shop)),
         },
         pipelines={
             DAILY: PipelineSpec(entrypoint=REF, schedule=schedule, params=params),
             "k9s_gates": PipelineSpec(entrypoint=REF_GATES),
+            # the live deployment, watched every morning before the retraining run
+            "k9s_monitor": PipelineSpec(
+                entrypoint="kibble.steps.monitor:monitoring",
+                schedule="30 6 * * *" if schedule else None,
+                params={"deployment": DEPLOYMENT, "since": "1d"},
+            ),
         },
         models={
             # Offline: beat popularity on next-day NDCG with 95% confidence, trail the

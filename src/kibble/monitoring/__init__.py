@@ -1,10 +1,12 @@
 """Monitoring: metrics over time, drift, feedback-loop detection, alert rules and notifiers.
 
-Pure parts (``drift``, ``feedback_loop``, ``rules``, the metric calculators) take frames and
-return numbers; ``store``, ``alerts`` and ``watch`` record them through a ``Context``;
-``monitor_day`` runs them all for one day (what a daily pipeline's monitoring step calls).
-Names are loaded on first use so the store's repositories can import ``points`` without
-pulling the whole package in.
+Pure parts (``drift``, ``feedback_loop``, ``narrowing``, ``rules``, the metric
+calculators) take frames and return numbers; ``store``, ``alerts`` and ``watch`` record
+them through a ``Context``. ``run_monitors`` runs them all over a window, the one
+implementation behind ``monitor_deployment`` (a live deployment, from the request log
+and the lake: what ``kibble monitor run`` and the ``kibble.steps`` monitor step call) and
+``monitor_day`` (frames a caller holds). Names are loaded on first use, so importing
+one pure module does not pull in the store.
 """
 
 from __future__ import annotations
@@ -16,8 +18,20 @@ _EXPORTS = {
     "Point": "points",
     "record_metrics": "store",
     "query_metrics": "store",
-    "DailySummary": "daily",
+    "MonitorReport": "monitor",
+    "Observed": "monitor",
+    "run_monitors": "monitor",
     "monitor_day": "daily",
+    "monitor_deployment": "deployment",
+    "NarrowingConfig": "narrowing",
+    "NarrowingVerdict": "narrowing",
+    "detect_narrowing": "narrowing",
+    "exposure_metrics": "model_metrics",
+    "rules_from_factory": "rules",
+    "rules_in_force": "alerts",
+    "evaluate_rules_in_force": "alerts",
+    "Evaluation": "alerts",
+    "watch_narrowing": "watch",
     "data_metrics": "data_metrics",
     "volume_ratios": "data_metrics",
     "model_metrics": "model_metrics",
@@ -49,22 +63,28 @@ _EXPORTS = {
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from kibble.monitoring.alerts import (
+        Evaluation,
         ack_alert,
         evaluate_rules,
+        evaluate_rules_in_force,
         get_alert,
         list_alerts,
         raise_alert,
         resolve_alert,
+        rules_in_force,
     )
-    from kibble.monitoring.daily import DailySummary, monitor_day
+    from kibble.monitoring.daily import monitor_day
     from kibble.monitoring.data_metrics import data_metrics, volume_ratios
+    from kibble.monitoring.deployment import monitor_deployment
     from kibble.monitoring.drift import DriftReport, FeatureDrift, Threshold, drift_report
     from kibble.monitoring.drift_inputs import input_drift, prediction_drift
     from kibble.monitoring.feedback_loop import LoopConfig, LoopVerdict, detect_feedback_loop
-    from kibble.monitoring.model_metrics import model_metrics
+    from kibble.monitoring.model_metrics import exposure_metrics, model_metrics
+    from kibble.monitoring.monitor import MonitorReport, Observed, run_monitors
+    from kibble.monitoring.narrowing import NarrowingConfig, NarrowingVerdict, detect_narrowing
     from kibble.monitoring.points import Point
     from kibble.monitoring.prometheus import StoredMetricsCollector
-    from kibble.monitoring.rules import Rule, default_rules, rules_from_dicts
+    from kibble.monitoring.rules import Rule, default_rules, rules_from_dicts, rules_from_factory
     from kibble.monitoring.store import query_metrics, record_metrics
     from kibble.monitoring.system_metrics import system_metrics
     from kibble.monitoring.watch import (
@@ -72,14 +92,19 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         drift_points,
         record_drift_report,
         watch_feedback_loop,
+        watch_narrowing,
     )
 
 __all__ = [
-    "DailySummary",
     "DriftReport",
+    "Evaluation",
     "FeatureDrift",
     "LoopConfig",
     "LoopVerdict",
+    "MonitorReport",
+    "NarrowingConfig",
+    "NarrowingVerdict",
+    "Observed",
     "Point",
     "Rule",
     "StoredMetricsCollector",
@@ -89,14 +114,18 @@ __all__ = [
     "data_metrics",
     "default_rules",
     "detect_feedback_loop",
+    "detect_narrowing",
     "drift_points",
     "drift_report",
     "evaluate_rules",
+    "evaluate_rules_in_force",
+    "exposure_metrics",
     "get_alert",
     "input_drift",
     "list_alerts",
     "model_metrics",
     "monitor_day",
+    "monitor_deployment",
     "prediction_drift",
     "query_metrics",
     "raise_alert",
@@ -104,9 +133,13 @@ __all__ = [
     "record_metrics",
     "resolve_alert",
     "rules_from_dicts",
+    "rules_from_factory",
+    "rules_in_force",
+    "run_monitors",
     "system_metrics",
     "volume_ratios",
     "watch_feedback_loop",
+    "watch_narrowing",
 ]
 
 

@@ -9,24 +9,34 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import sqlalchemy as sa
 
 from kibble.context import Context
 from kibble.errors import KibbleError, UsageError
 from kibble.monitoring.notifiers import Notifier, notifiers_from_settings
 from kibble.monitoring.points import parse_duration
-from kibble.monitoring.rules import SEVERITIES, Rule, RuleResult, evaluate
+from kibble.monitoring.rules import (
+    SEVERITIES,
+    Rule,
+    RuleResult,
+    default_rules,
+    evaluate,
+    rules_from_factory,
+)
 from kibble.monitoring.store import query_metrics
-from kibble.store.models import Alert
+from kibble.store.models import Alert, FactoryVersion
 from kibble.store.repositories.monitoring import AlertRecords
 
 log = logging.getLogger("kibble.alerts")
 ACTIVE = ("open", "acked")
 KIND = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 STATUSES = ("open", "acked", "resolved")
+DEFAULTS = "built-in defaults"
 
 
 @dataclass
@@ -215,20 +225,44 @@ def ack_alert(context: Context, alert_id: str, note: str = "") -> dict[str, Any]
     return data
 
 
+def rules_in_force(context: Context) -> tuple[list[Rule], str]:
+    """The rules alerts come from, and where they were declared: the ``alerts`` of the
+    project's applied factory when it declares any, otherwise the built-in defaults.
+
+    Read from the active factory version at each evaluation, so ``kibble apply`` and
+    ``kibble factory rollback`` change what fires from the next evaluation on.
+    """
+    with context.store.session() as session:
+        applied = session.execute(
+            sa.select(FactoryVersion.version, FactoryVersion.spec)
+            .where(FactoryVersion.project_id == context.project_id)
+            .order_by(FactoryVersion.version.desc())
+            .limit(1)
+        ).first()
+    declared = (applied.spec or {}).get("alerts") if applied is not None else None
+    if applied is not None and declared:
+        return rules_from_factory(declared, applied.version), f"factory version {applied.version}"
+    return default_rules(context.settings.serving.latency_sla_ms), DEFAULTS
+
+
 def evaluate_rules(
     context: Context,
     rules: Iterable[Rule],
     *,
     now: datetime | None = None,
     notifiers: Sequence[Notifier] | None = None,
+    source: str = "",
 ) -> list[tuple[RuleResult, AlertOutcome | None]]:
-    """Evaluate rules on stored metrics: raise what breaches, resolve what cleared."""
+    """Evaluate rules on stored metrics: raise what breaches, resolve what cleared.
+    ``source`` (where the rules were declared) is kept in each alert's evidence."""
     now = now or datetime.now(UTC)
     outcomes: list[tuple[RuleResult, AlertOutcome | None]] = []
     for rule in rules:
         since = now - parse_duration(rule.window) - parse_duration("1d")
         points = query_metrics(context, rule.metric, since, rule.labels or None)
         for result in evaluate(rule, points, now):
+            if source:
+                result.evidence["rules_from"] = source
             if result.firing:
                 outcome: AlertOutcome | None = raise_alert(
                     context,
@@ -245,3 +279,42 @@ def evaluate_rules(
                 )
             outcomes.append((result, outcome))
     return outcomes
+
+
+@dataclass
+class Evaluation:
+    """Where the rules in force came from, each rule's result with its alert's outcome,
+    and the alerts of rules no longer in force, resolved."""
+
+    source: str
+    results: list[tuple[RuleResult, AlertOutcome | None]]
+    retired: list[AlertOutcome]
+
+
+def evaluate_rules_in_force(
+    context: Context,
+    *,
+    now: datetime | None = None,
+    notifiers: Sequence[Notifier] | None = None,
+    covered: Collection[str] = (),
+) -> Evaluation:
+    """Evaluate the rules in force, and resolve the open alerts of rules that left them
+    (an apply or a rollback removed the rule), so no alert outlives its rule.
+
+    ``covered``: kinds of built-in rules the caller's own reports already raise (the drift
+    report names its movers), skipped while the defaults are in force.
+    """
+    rules, source = rules_in_force(context)
+    names = {r.name for r in rules}
+    if source == DEFAULTS:
+        rules = [r for r in rules if r.kind not in covered]
+    results = evaluate_rules(context, rules, now=now, notifiers=notifiers, source=source)
+    retired = []
+    for alert in list_alerts(context, limit=10_000):
+        rule = (alert["evidence"] or {}).get("rule")
+        if "rules_from" in (alert["evidence"] or {}) and rule not in names:
+            reason = f"rule {rule} is no longer in force ({source})"
+            outcome = resolve_alert(context, alert["fingerprint"], reason, notifiers=notifiers)
+            if outcome is not None:
+                retired.append(outcome)
+    return Evaluation(source, results, retired)

@@ -1,5 +1,8 @@
 """Drift measures between a reference window and a current window. Pure and vectorised.
 
+The one home of PSI and KS in kibble: the data checks (``kibble.checks``) import them from
+here, so a gate and a monitor report the same number for the same data.
+
 Numeric features: PSI over quantile bins taken from the reference, the two-sample
 Kolmogorov-Smirnov statistic (exact, from one merge of the two sorted samples) with its
 asymptotic p-value, and Jensen-Shannon distance over the same bins. Categorical features:
@@ -172,6 +175,21 @@ def ks_sorted(sorted_a: FloatArray, sorted_b: FloatArray) -> tuple[float, float]
     return statistic, min(max(pvalue, 0.0), 1.0)
 
 
+def numeric_psi(reference: FloatArray, current: FloatArray, bins: int = 10) -> float:
+    """PSI over the reference's quantile bins (NaNs dropped): the one PSI kibble reports."""
+    ref = _finite_sorted(np.asarray(reference, dtype=np.float64))
+    cur = _finite_sorted(np.asarray(current, dtype=np.float64))
+    edges = quantile_edges(ref, bins)
+    return psi_from_shares(_bin_shares(ref, edges), _bin_shares(cur, edges))
+
+
+def ks_statistic(reference: FloatArray, current: FloatArray) -> float:
+    """Two-sample Kolmogorov-Smirnov D between two unsorted samples (NaNs dropped)."""
+    ref = _finite_sorted(np.asarray(reference, dtype=np.float64))
+    cur = _finite_sorted(np.asarray(current, dtype=np.float64))
+    return ks_sorted(ref, cur)[0]
+
+
 def numeric_drift(
     reference: FloatArray,
     current: FloatArray,
@@ -222,8 +240,7 @@ def categorical_drift(
     joined = ref_counts.join(cur_counts, on="category", how="full", coalesce=True).fill_null(0)
     ref_n = joined["ref"].to_numpy().astype(np.float64)
     cur_n = joined["cur"].to_numpy().astype(np.float64)
-    expected = ref_n / ref_n.sum() if ref_n.sum() else ref_n
-    actual = cur_n / cur_n.sum() if cur_n.sum() else cur_n
+    expected, actual = _shares(ref_n), _shares(cur_n)
     chi2, chi2_p = chi_square(ref_n, cur_n)
     new = joined.filter((pl.col("ref") == 0) & (pl.col("cur") > 0)).sort("cur", descending=True)
     result = FeatureDrift(
@@ -240,6 +257,19 @@ def categorical_drift(
     )
     result.drifted = threshold.breached(result)
     return result
+
+
+def categorical_psi(reference: Mapping[str, int], current: Mapping[str, int]) -> float:
+    """PSI over category counts; a category missing on one side counts as an empty bin."""
+    keys = sorted(set(reference) | set(current))
+    ref = np.array([reference.get(k, 0) for k in keys], dtype=np.float64)
+    cur = np.array([current.get(k, 0) for k in keys], dtype=np.float64)
+    return psi_from_shares(_shares(ref), _shares(cur))
+
+
+def _shares(counts: FloatArray) -> FloatArray:
+    total = counts.sum()
+    return counts / total if total else counts
 
 
 def _counts(series: pl.Series, name: str) -> pl.DataFrame:

@@ -110,9 +110,14 @@ def _weekdays(days: Sequence[date]) -> npt.NDArray[np.int64]:
 
 
 def signal_deviation(
-    values: FloatArray, days: Sequence[date], config: LoopConfig
+    values: FloatArray, days: Sequence[date], config: LoopConfig, *, trend: bool = True
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Expected values, relative change and z-scores for the last ``recent_days`` days."""
+    """Expected values, relative change and z-scores for the last ``recent_days`` days.
+
+    ``trend=False`` expects the baseline's weekday-adjusted level instead of carrying its
+    trend forward (the noise band still comes from the detrended residuals), so a drift
+    that is itself slow, like a narrowing exposure, is measured rather than forecast.
+    """
     y = np.log(np.clip(values, 1e-9, None))
     t = np.array([d.toordinal() - days[0].toordinal() for d in days], dtype=np.float64)
     recent = slice(y.size - config.recent_days, y.size)
@@ -129,6 +134,8 @@ def signal_deviation(
     residuals = yb - profile[wb] - (intercept + slope * tb)
     mad = float(np.median(np.abs(residuals - np.median(residuals))))
     scale = max(1.4826 * mad, config.min_scale)
+    if not trend:
+        slope, intercept = 0.0, float(np.median(yb - profile[wb]))
     expected_log = intercept + slope * t[recent] + profile[weekday[recent]]
     deviation = y[recent] - expected_log
     return np.exp(expected_log), np.expm1(deviation), deviation / scale

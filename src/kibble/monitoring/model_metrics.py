@@ -20,6 +20,10 @@ Metric names per day and group: ``model.impressions``, ``model.clicks``, ``model
 ``model.add_to_cart_rate``, ``model.conversion_rate``, ``model.feedback_per_impression``,
 ``model.items_served``, ``model.coverage`` (with ``catalog_size``) and
 ``model.exposure_gini`` (0 = even exposure, 1 = all on one item).
+
+``exposure_metrics`` gives the same coverage and Gini for the deployment as a whole (all
+arms pooled; ``exposure.*``): the series the narrowing detector reads, which must span
+model versions because the narrowing it looks for happens across retrains.
 """
 
 from __future__ import annotations
@@ -36,6 +40,14 @@ GROUP_COLUMNS = ("deployment", "arm", "model_version")
 CLICK, CART, PURCHASE = "click", "add_to_cart", "purchase"
 
 
+def _impressions(served: pl.DataFrame | pa.Table) -> pl.DataFrame:
+    frame = as_frame(served)
+    if "items" in frame.columns and "item_id" not in frame.columns:
+        frame = frame.explode("items").rename({"items": "item_id"})
+    require_columns(frame, ["ts", "request_id", "item_id"], "served")
+    return utc_day(frame.filter(pl.col("item_id").is_not_null()), "ts")
+
+
 def model_metrics(
     served: pl.DataFrame | pa.Table,
     feedback: pl.DataFrame | pa.Table | None = None,
@@ -43,11 +55,7 @@ def model_metrics(
     catalog_size: int | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> list[Point]:
-    frame = as_frame(served)
-    if "items" in frame.columns and "item_id" not in frame.columns:
-        frame = frame.explode("items").rename({"items": "item_id"})
-    require_columns(frame, ["ts", "request_id", "item_id"], "served")
-    frame = utc_day(frame, "ts")
+    frame = _impressions(served)
     groups = [c for c in GROUP_COLUMNS if c in frame.columns]
     keys = ["day", *groups]
     label_map = {c: c for c in groups}
@@ -101,6 +109,27 @@ def model_metrics(
         points += day_points(totals.select(*keys, expr.alias("value")), name, label_map, extra)
     gini = exposure_gini(impressions, keys, catalog_size)
     points += day_points(gini, "model.exposure_gini", label_map, extra)
+    return points
+
+
+def exposure_metrics(
+    served: pl.DataFrame | pa.Table,
+    *,
+    catalog_size: int | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> list[Point]:
+    """Per day, all arms pooled: ``exposure.items_served``, ``exposure.gini`` and, with
+    ``catalog_size``, ``exposure.coverage`` and ``exposure.catalog_size``."""
+    frame = _impressions(served).select("day", pl.col("item_id").cast(pl.String))
+    extra = dict(labels or {})
+    shown = frame.group_by("day").agg(pl.col("item_id").n_unique().alias("value"))
+    points = day_points(shown, "exposure.items_served", {}, extra)
+    points += day_points(exposure_gini(frame, ["day"], catalog_size), "exposure.gini", {}, extra)
+    if catalog_size:
+        coverage = shown.with_columns(pl.col("value") / catalog_size)
+        points += day_points(coverage, "exposure.coverage", {}, extra)
+        size = shown.with_columns(pl.lit(float(catalog_size)).alias("value"))
+        points += day_points(size, "exposure.catalog_size", {}, extra)
     return points
 
 

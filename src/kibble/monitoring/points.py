@@ -10,8 +10,6 @@ from typing import Any
 
 from kibble.errors import UsageError
 
-DEPLOYMENT_LABEL = "deployment"
-
 
 @dataclass(frozen=True)
 class Point:

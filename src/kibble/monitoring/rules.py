@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kibble.errors import UsageError
 from kibble.monitoring.points import Point, labels_key, matches, parse_duration
 
-Condition = Literal[">", ">=", "<", "<="]
+Condition = Literal[">", ">=", "<", "<=", "=="]
 Aggregate = Literal["last", "max", "min", "mean", "sum"]
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
@@ -30,6 +31,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "<": operator.lt,
     "<=": operator.le,
+    "==": operator.eq,
 }
 _AGGREGATES: dict[str, Callable[[Sequence[float]], float]] = {
     "last": lambda v: v[-1],
@@ -129,6 +131,7 @@ def evaluate(rule: Rule, points: Iterable[Point], now: datetime) -> list[RuleRes
                     "value": value,
                     "threshold": rule.threshold,
                     "labels": labels,
+                    **({"description": rule.description} if rule.description else {}),
                     "recent": [
                         {"window_start": p.window_start.isoformat(), "value": p.value}
                         for p in group[-10:]
@@ -185,7 +188,7 @@ def rules_from_dicts(items: Iterable[Mapping[str, Any]]) -> list[Rule]:
             where = ".".join(str(p) for p in first["loc"])
             raise UsageError(
                 f"alert rule #{index + 1} ({item.get('name', '?')}): {where}: {first['msg']}",
-                hint="rules need name, kind, metric, condition (> >= < <=) and threshold",
+                hint="rules need name, kind, metric, condition (> >= < <= ==) and threshold",
             ) from exc
     names = [r.name for r in rules]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -195,3 +198,28 @@ def rules_from_dicts(items: Iterable[Mapping[str, Any]]) -> list[Rule]:
             hint="rename one; the name is part of each alert's fingerprint",
         )
     return rules
+
+
+def rules_from_factory(alerts: Iterable[Mapping[str, Any]], version: int) -> list[Rule]:
+    """The evaluator's rules from a factory's ``alerts`` (``AlertRule`` as stored JSON).
+
+    The rule's name is its alert's fingerprint prefix; its kind is the name in snake case
+    (``ctr-drop`` -> ``ctr_drop``). A rule reads the newest point in its window
+    (``aggregate="last"``) of every series of its metric.
+    """
+    items = []
+    for alert in alerts:
+        name = str(alert.get("name", ""))
+        items.append(
+            {
+                "name": re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-_.")[:64] or name,
+                "kind": re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:64] or name,
+                "metric": alert.get("metric"),
+                "condition": alert.get("condition"),
+                "threshold": alert.get("threshold"),
+                "window": alert.get("window", "1d"),
+                "severity": alert.get("severity", "warning"),
+                "description": f"declared in factory version {version} as {name!r}",
+            }
+        )
+    return rules_from_dicts(items)

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from kibble.context import Context
-from kibble.monitoring.points import Point, parse_duration
-from kibble.store.repositories.monitoring import MetricPoints
+from kibble.monitoring.points import Point, matches, parse_duration
+from kibble.store.repositories.monitoring import DEPLOYMENT_LABEL, MetricPoints
 
 
 def record_metrics(context: Context, points: Iterable[Point]) -> int:
@@ -39,7 +39,23 @@ def query_metrics(
 ) -> list[Point]:
     """Points of one metric (or several, or all with ``prefix``), oldest first."""
     names = [name] if isinstance(name, str) else list(name or [])
+    deployment = (labels or {}).get(DEPLOYMENT_LABEL)
     with context.store.session() as session:
-        return MetricPoints(session, context.project_id).query(
-            names, since=since_time(since), until=until, labels=labels, prefix=prefix
+        rows = MetricPoints(session, context.project_id).query(
+            names,
+            since=since_time(since),
+            until=until,
+            prefix=prefix,
+            deployment=None if deployment is None else str(deployment),
         )
+        return [
+            Point(
+                name=row.name,
+                value=row.value,
+                window_start=row.window_start,
+                window_end=row.window_end,
+                labels={str(k): str(v) for k, v in row.labels.items()},
+            )
+            for row in rows
+            if matches(row.labels, labels)
+        ]

@@ -17,6 +17,7 @@ from kibble.context import Context
 from kibble.monitoring.alerts import AlertOutcome, raise_alert, resolve_alert
 from kibble.monitoring.drift import DriftReport
 from kibble.monitoring.feedback_loop import LoopConfig, LoopVerdict, detect_feedback_loop
+from kibble.monitoring.narrowing import NarrowingConfig, NarrowingVerdict, detect_narrowing
 from kibble.monitoring.notifiers import Notifier
 from kibble.monitoring.points import Point, day_window
 from kibble.monitoring.rules import fingerprint
@@ -31,11 +32,23 @@ SIGNAL_METRICS: dict[str, tuple[str, str]] = {
     "error_rate": ("system.error_rate", "mean"),
 }
 """Detector signal -> (stored metric, how several points of one day combine)."""
+EXPOSURE_METRICS = {
+    "coverage": "exposure.coverage",
+    "gini": "exposure.gini",
+    "catalog_size": "exposure.catalog_size",
+}
+"""Narrowing detector column -> stored metric (one point per deployment and day)."""
 
 
 @dataclass
 class WatchResult:
     verdict: LoopVerdict
+    alert: AlertOutcome | None
+
+
+@dataclass
+class NarrowingResult:
+    verdict: NarrowingVerdict
     alert: AlertOutcome | None
 
 
@@ -91,22 +104,15 @@ def record_drift_report(
     )
 
 
-def daily_signals(
+def _daily_frame(
     context: Context,
-    since: datetime | timedelta | str = "35d",
-    labels: Mapping[str, str] | None = None,
-    data_labels: Mapping[str, str] | None = None,
-    until: datetime | None = None,
+    metrics: Mapping[str, tuple[str, Mapping[str, str] | None, str]],
+    since: datetime | timedelta | str,
+    until: datetime | None,
 ) -> pl.DataFrame:
-    """The detector's daily series built from stored metrics (one row per UTC day).
-
-    ``labels`` (e.g. a deployment) select the model and system series; data series
-    (events per user, session length) belong to tables, not deployments, so they are
-    selected by ``data_labels`` instead (e.g. ``{"table": "events"}``).
-    """
+    """One row per UTC day, one column per signal: (metric, labels, how a day combines)."""
     frames = []
-    for signal, (metric, how) in SIGNAL_METRICS.items():
-        wanted = data_labels if metric.startswith("data.") else labels
+    for signal, (metric, wanted, how) in metrics.items():
         points = query_metrics(context, metric, since, dict(wanted or {}) or None, until=until)
         if not points:
             continue
@@ -123,6 +129,35 @@ def daily_signals(
     return result.sort("day")
 
 
+def _judged_until(today: date | None) -> tuple[datetime | None, datetime | str]:
+    """Judge ``today`` on the 60 days before it, not on the wall clock: a backfill or a
+    replayed day must get the same verdict as on the day itself."""
+    if today is None:
+        return None, "60d"
+    end = datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
+    return end, end - timedelta(days=61)
+
+
+def daily_signals(
+    context: Context,
+    since: datetime | timedelta | str = "35d",
+    labels: Mapping[str, str] | None = None,
+    data_labels: Mapping[str, str] | None = None,
+    until: datetime | None = None,
+) -> pl.DataFrame:
+    """The detector's daily series built from stored metrics (one row per UTC day).
+
+    ``labels`` (e.g. a deployment) select the model and system series; data series
+    (events per user, session length) belong to tables, not deployments, so they are
+    selected by ``data_labels`` instead (e.g. ``{"table": "events"}``).
+    """
+    metrics = {
+        signal: (metric, data_labels if metric.startswith("data.") else labels, how)
+        for signal, (metric, how) in SIGNAL_METRICS.items()
+    }
+    return _daily_frame(context, metrics, since, until)
+
+
 def watch_feedback_loop(
     context: Context,
     series: pl.DataFrame | None = None,
@@ -137,14 +172,7 @@ def watch_feedback_loop(
     ``feedback_loop`` alert for these labels, with the per-signal evidence."""
     tags = dict(labels or {})
     if series is None:
-        # Judge ``today`` on the 60 days before it, not on the wall clock: a backfill or a
-        # replayed day must get the same verdict as on the day itself.
-        end = (
-            datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
-            if today is not None
-            else None
-        )
-        since: datetime | str = end - timedelta(days=61) if end is not None else "60d"
+        end, since = _judged_until(today)
         series = daily_signals(context, since, tags, data_labels, until=end)
     frame = series
     verdict = detect_feedback_loop(frame, config)
@@ -169,3 +197,39 @@ def watch_feedback_loop(
     else:
         outcome = resolve_alert(context, key, verdict.reason, notifiers=notifiers)
     return WatchResult(verdict, outcome)
+
+
+def watch_narrowing(
+    context: Context,
+    deployment: str,
+    *,
+    config: NarrowingConfig | None = None,
+    today: date | None = None,
+    notifiers: Sequence[Notifier] | None = None,
+) -> NarrowingResult:
+    """Run the narrowing detector on a deployment's stored ``exposure.*`` series and raise
+    or resolve its ``narrowing`` alert, with coverage, evenness and catalogue evidence."""
+    tags = {"deployment": deployment}
+    end, since = _judged_until(today)
+    metrics = {column: (metric, tags, "mean") for column, metric in EXPOSURE_METRICS.items()}
+    verdict = detect_narrowing(_daily_frame(context, metrics, since, end), config)
+    key = fingerprint("narrowing", tags)
+    last = today or (date.fromisoformat(verdict.days[-1]) if verdict.days else None)
+    if last is not None:
+        start = datetime(last.year, last.month, last.day, tzinfo=UTC)
+        record_metrics(
+            context, [Point("narrowing.fired", float(verdict.fired), *day_window(start), tags)]
+        )
+    if verdict.fired:
+        outcome: AlertOutcome | None = raise_alert(
+            context,
+            "narrowing",
+            key,
+            verdict.reason,
+            {"labels": tags, **verdict.evidence()},
+            "warning",
+            notifiers=notifiers,
+        )
+    else:
+        outcome = resolve_alert(context, key, verdict.reason, notifiers=notifiers)
+    return NarrowingResult(verdict, outcome)

@@ -34,7 +34,7 @@ from kibble.pipelines.serde import decode, encode
 from kibble.pipelines.tables import table_version
 from kibble.pipelines.timing import backoff_delay
 from kibble.pipelines.worker import invoke
-from kibble.store.models import FactoryVersion, Run
+from kibble.store.models import FactoryVersion, Run, StepRun
 from kibble.store.repositories import ArtifactRecords
 from kibble.store.repositories.pipelines import Leases, RunRecords
 
@@ -230,6 +230,7 @@ class Runner:
     def execute(self) -> RunResult:
         start = time.perf_counter()
         done, params = self._claim_run()
+        self.emitter.emit_run("START", run_id=self.run_id, pipeline=self.pipeline.name)
         beat = threading.Thread(target=self._heartbeat, daemon=True, name="kibble-heartbeat")
         beat.start()
         status, error, reasons = "succeeded", None, list[str]()
@@ -244,6 +245,10 @@ class Runner:
             self._finish_run(status, error, reasons, time.perf_counter() - start)
             if self.owns_executor:
                 self.executor.close()
+            final = {"succeeded": "COMPLETE", "held": "ABORT"}.get(status, "FAIL")
+            self.emitter.emit_run(
+                final, run_id=self.run_id, pipeline=self.pipeline.name, error=error
+            )
             self.emitter.close()
         return RunResult(
             run_id=self.run_id,
@@ -397,22 +402,24 @@ class Runner:
                 self.run_id, name, self.owner, self.lease_ttl, now()
             ):
                 return f"error:step {name} is being executed by another worker"
-            step_run = RunRecords(session, self.ctx.project_id).step(self.run_id, name)
-            assert step_run is not None
-            step_run.status = "running"
-            step_run.attempts = step_run.attempts + 1
-            step_run.cache_key = key
-            step_run.cached = False
-            step_run.inputs = recorded_inputs
-            step_run.started_at = now()
-            step_run.error = None
+            RunRecords(session, self.ctx.project_id).update_step(
+                self.run_id,
+                name,
+                status="running",
+                attempts=StepRun.attempts + 1,
+                cache_key=key,
+                cached=False,
+                inputs=recorded_inputs,
+                started_at=now(),
+                error=None,
+            )
         self.emitter.emit(
             "START", run_id=self.run_id, pipeline=self.pipeline.name, step=name, inputs=in_edges
         )
         started = time.perf_counter()
         outcome = self._attempts(item, inputs, step_params)
         self.durations[name] = round(time.perf_counter() - started, 6)
-        return self._record_outcome(item, outcome, in_edges)
+        return self._record_outcome(item, outcome, recorded_inputs, in_edges)
 
     def _reuse_cached(
         self, name: str, key: str, recorded_inputs: dict[str, Any], in_edges: list[dict[str, Any]]
@@ -449,6 +456,7 @@ class Runner:
         self, item: Step, inputs: dict[str, Any], step_params: dict[str, Any]
     ) -> dict[str, Any]:
         return {
+            "name": f"{self.pipeline.name}.{item.name}",
             "ref": item.ref,
             "project": self.ctx.project,
             "artifact_url": self.ctx.settings.artifact_url,
@@ -508,10 +516,9 @@ class Runner:
             if attempt:  # the first attempt was counted when the step was marked running
                 time.sleep(backoff_delay(attempt, item.backoff_s))
                 with self.ctx.store.session() as session:
-                    records = RunRecords(session, self.ctx.project_id)
-                    step_run = records.step(self.run_id, item.name)
-                    assert step_run is not None
-                    step_run.attempts = step_run.attempts + 1
+                    RunRecords(session, self.ctx.project_id).update_step(
+                        self.run_id, item.name, attempts=StepRun.attempts + 1
+                    )
             kwargs = self._local_kwargs(item, step_params) if self.executor.in_process else {}
             future = self.executor.submit(task, partial(self._invoke_local, item, kwargs))
             try:
@@ -539,8 +546,17 @@ class Runner:
         return outcome
 
     def _record_outcome(
-        self, item: Step, outcome: dict[str, Any], in_edges: list[dict[str, Any]]
+        self,
+        item: Step,
+        outcome: dict[str, Any],
+        recorded_inputs: dict[str, Any],
+        in_edges: list[dict[str, Any]],
     ) -> str:
+        """One transaction: the step's end, its output, lineage and logs, its lease freed.
+
+        It commits before the scheduler looks at the next step, so a crash after it
+        resumes past this step and a crash before it runs the step again.
+        """
         name = item.name
         status = {"ok": "succeeded", "hold": "held"}.get(outcome["status"], "failed")
         read_edges = [
@@ -548,18 +564,17 @@ class Runner:
             for r in outcome.get("reads", [])
         ]
         ref = outcome.get("output")
+        edges = in_edges + read_edges
+        values: dict[str, Any] = {
+            "status": status,
+            "ended_at": now(),
+            "error": (outcome.get("error") if status == "failed" else None)
+            or ("; ".join(outcome["reasons"]) if status == "held" else None),
+        }
+        if outcome.get("reads"):
+            values["inputs"] = {**recorded_inputs, "reads": outcome["reads"]}
         with self.ctx.store.session() as session:
             records = RunRecords(session, self.ctx.project_id)
-            step_run = records.step(self.run_id, name)
-            assert step_run is not None
-            step_run.status = status
-            step_run.ended_at = now()
-            step_run.error = (outcome.get("error") if status == "failed" else None) or (
-                "; ".join(outcome["reasons"]) if status == "held" else None
-            )
-            if outcome.get("reads"):
-                step_run.inputs = {**step_run.inputs, "reads": outcome["reads"]}
-            edges = in_edges + read_edges
             if ref is not None:
                 ArtifactRecords(session, self.ctx.project_id).record(
                     ref["digest"],
@@ -569,10 +584,11 @@ class Runner:
                     run_id=self.run_id,
                     meta={"step": name, "codec": ref["codec"]},
                 )
-                step_run.outputs = {"value": ref}
+                values["outputs"] = {"value": ref}
                 edges.append(
                     {"direction": "out", "kind": "artifact", "name": name, "digest": ref["digest"]}
                 )
+            records.update_step(self.run_id, name, **values)
             records.add_edges(self.run_id, name, edges)
             records.add_logs(
                 self.run_id,

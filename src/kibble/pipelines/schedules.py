@@ -139,11 +139,10 @@ def _fire_if_due(
             tags["trigger"] = {"table": schedule.table_name, "version": version}
     pipeline = loader(schedule.pipeline_ref)
     params = dict(schedule.params)
-    wants_day = "day" in pipeline.params_model.model_fields and "day" not in params
-    if "nominal_time" in tags and wants_day:
-        # a daily pipeline processes the day that ended before its slot
-        slot = datetime.fromisoformat(tags["nominal_time"])
-        params["day"] = (slot - timedelta(days=1)).date().isoformat()
+    if "day" in pipeline.params_model.model_fields and "day" not in params:
+        # a daily pipeline processes the day that ended before its slot (or its trigger)
+        fired = datetime.fromisoformat(tags["nominal_time"]) if "nominal_time" in tags else moment
+        params["day"] = (fired - timedelta(days=1)).date().isoformat()
     try:
         result = run_pipeline(
             pipeline,

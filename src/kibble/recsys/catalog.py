@@ -28,15 +28,42 @@ def _strings(frame: pl.DataFrame, column: str | None, default: str = "") -> list
     return frame[column].cast(pl.String).fill_null(default).to_list()
 
 
+_DAYS_BEFORE_MONTH = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
+
+
 def _day_of_year(frame: pl.DataFrame, column: str) -> npt.NDArray[np.int16]:
+    """Day of year (1..366, -1 = all year) from a date, a number, or text: ``MM-DD``
+    (a shop's yearly window, as K9s writes it), ``YYYY-MM-DD`` or a number."""
     if column not in frame.columns:
         return np.full(frame.height, -1, dtype=np.int16)
     values = frame[column]
-    if values.dtype == pl.String:  # "MM-DD", the shop's yearly season bounds
-        values = ("2001-" + values).str.to_date("%Y-%m-%d", strict=False)
+    if values.dtype == pl.String:
+        values = _text_day_of_year(values)
     if values.dtype in (pl.Date,) or isinstance(values.dtype, pl.Datetime):
         values = values.dt.ordinal_day()
     return values.cast(pl.Int16).fill_null(-1).to_numpy().astype(np.int16)
+
+
+def _text_day_of_year(values: pl.Series) -> pl.Series:
+    out = [_parse_day(value, values.name) for value in values.to_list()]
+    return pl.Series(values.name, out, dtype=pl.Int16)
+
+
+def _parse_day(value: str | None, column: str) -> int:
+    text = (value or "").strip()
+    if not text:
+        return -1
+    if text.lstrip("-").isdigit():
+        return int(text)
+    parts = text.split("-")[-2:]
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        month, day = int(parts[0]), int(parts[1])
+        if 1 <= month <= 12 and 1 <= day <= 31:
+            return int(_DAYS_BEFORE_MONTH[month - 1]) + day
+    raise UsageError(
+        f"season column {column!r} has a value {text!r} that is not a date",
+        hint="use MM-DD (e.g. 12-01), YYYY-MM-DD or a day of the year",
+    )
 
 
 @dataclass

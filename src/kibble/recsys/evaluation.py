@@ -1,8 +1,14 @@
-"""Offline evaluation under a temporal split: train before a cut, test after it.
+"""Offline evaluation under a global temporal split: train before a cut, test after it.
 
-Reports ranking metrics at K, coverage and popularity bias per model, the same metrics
-per slice (warm / cold users, new / established items, any user attribute) with the
-best-worst gap, and keeps per-user arrays keyed by user id for the registry's bootstrap
+The headline is measured on warm users (those with history before the cut), because
+cold users are served by the fallback and would otherwise dominate the figure; cold
+users are reported beside them (``population`` picks warm, cold or all). Every ranking
+metric carries a bootstrap 95% interval over users, and every model its paired interval
+for the difference from the popularity baseline; a model beats the baseline only when
+that whole interval is above zero (what the registry gate requires). The report states
+its protocol: split, cut, who counts, what is filtered.
+
+Per-user arrays, keyed by user id and labelled warm / cold, are kept for the registry's
 gate. ``tune=True`` first picks cheap hyperparameters on a validation split carved from
 the end of the training period, so no test event ever influences a choice.
 """
@@ -12,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -24,50 +30,14 @@ from kibble.recsys import metrics as m
 from kibble.recsys.base import RecContext, Recommender, create_model
 from kibble.recsys.catalog import ItemCatalog
 from kibble.recsys.interactions import Interactions, to_polars
-from kibble.recsys.tuning import CHEAP_GRIDS, hybrid_grid
+from kibble.recsys.split import Split, relevant_items, temporal_split
+from kibble.recsys.tuning import CF_MODELS, CHEAP_GRIDS, hybrid_grid
 
 BASELINE = "popularity"
-DEFAULT_MODELS = ("popularity", "als", "item_knn", "content", "hybrid")
-COLD_USER_THRESHOLD = 5
+DEFAULT_MODELS = ("popularity", "als", "item_knn", "sequence", "rp3beta", "content", "hybrid")
+COLD_USER_THRESHOLD = 1  # warm: at least this many training events before the cut
+POPULATIONS = ("warm", "cold", "all")
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Split:
-    train: Interactions
-    test: Interactions
-    cut: float
-
-    @property
-    def cut_date(self) -> datetime:
-        return datetime.fromtimestamp(self.cut, UTC)
-
-
-def temporal_split(
-    interactions: Interactions,
-    *,
-    test_fraction: float = 0.2,
-    cut: float | datetime | None = None,
-) -> Split:
-    """Events before ``cut`` train, the rest test; default cut: the (1 - fraction) quantile
-    of event times. Both halves keep the same id mappings."""
-    times = interactions.times
-    if isinstance(cut, datetime):
-        cut = (cut if cut.tzinfo else cut.replace(tzinfo=UTC)).timestamp()
-    if cut is None:
-        if not 0.0 < test_fraction < 1.0:
-            raise UsageError(
-                f"test fraction {test_fraction} is not between 0 and 1",
-                hint="use e.g. --test-fraction 0.2",
-            )
-        cut = float(np.quantile(times, 1.0 - test_fraction)) if len(times) else 0.0
-    before = times < cut
-    if not before.any() or before.all():
-        raise UsageError(
-            "the temporal split leaves one side empty",
-            hint="check the time column (are all timestamps equal?) or move the cut",
-        )
-    return Split(interactions.select(before), interactions.select(~before), float(cut))
 
 
 @dataclass
@@ -81,17 +51,23 @@ class ModelReport:
     gaps: dict[str, float]
     fit_seconds: float
     tuned: list[dict[str, Any]] = field(default_factory=list)
+    intervals: dict[str, list[float]] = field(default_factory=dict)
+    vs_baseline: dict[str, dict[str, float]] = field(default_factory=dict)
     beats_baseline: bool | None = None
+    learned: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, per_user: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
             "model": self.model,
             "params": self.params,
             "metrics": self.metrics,
+            "intervals": self.intervals,
+            "vs_baseline": self.vs_baseline,
             "slices": self.slices,
             "gaps": self.gaps,
             "fit_seconds": round(self.fit_seconds, 3),
             "tuned": self.tuned,
+            "learned": self.learned,
             "beats_baseline": self.beats_baseline,
         }
         if per_user:
@@ -111,6 +87,9 @@ class EvaluationReport:
     n_users: int
     baseline: str
     models: list[ModelReport]
+    population: str = "warm"
+    user_segments: list[str] = field(default_factory=list)
+    protocol: dict[str, Any] = field(default_factory=dict)
 
     def get(self, name: str) -> ModelReport:
         for report in self.models:
@@ -122,8 +101,13 @@ class EvaluationReport:
         key = metric or f"ndcg@{self.k}"
         return max(self.models, key=lambda r: r.metrics.get(key, float("-inf")))
 
+    def segments(self) -> dict[str, str]:
+        """user id -> ``warm`` / ``cold``: the slices the registry gate compares."""
+        ids = self.models[0].user_ids if self.models else []
+        return dict(zip(ids, self.user_segments, strict=True))
+
     def verdicts(self) -> dict[str, str]:
-        """Plain words per model: does it beat the baseline on NDCG@K?"""
+        """Plain words per model: is its NDCG@K lift's interval above zero?"""
         out = {}
         for report in self.models:
             if report.model == self.baseline:
@@ -136,9 +120,11 @@ class EvaluationReport:
 
     def to_dict(self, *, per_user: bool = False) -> dict[str, Any]:
         verdicts = self.verdicts()
-        return {
+        data = {
             "k": self.k,
             "cut": self.cut,
+            "population": self.population,
+            "protocol": self.protocol,
             "n_train": self.n_train,
             "n_test": self.n_test,
             "n_users": self.n_users,
@@ -148,16 +134,9 @@ class EvaluationReport:
                 {**r.to_dict(per_user=per_user), "verdict": verdicts[r.model]} for r in self.models
             ],
         }
-
-
-def relevant_items(test: Interactions) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[np.int64]]]:
-    """Users with at least one positive test event, and their test items."""
-    matrix = test.matrix
-    users = np.flatnonzero(np.diff(matrix.indptr) > 0)
-    items = [
-        matrix.indices[matrix.indptr[u] : matrix.indptr[u + 1]].astype(np.int64) for u in users
-    ]
-    return users.astype(np.int64), items
+        if per_user:
+            data["user_segments"] = self.segments()
+        return data
 
 
 def score_model(
@@ -197,9 +176,12 @@ def validation_ndcg(
     items: ItemCatalog | None,
     k: int,
 ) -> float:
+    """NDCG@K on the split's warm users (all of them when none is warm): the headline."""
     model = create_model(name, **dict(params)).fit(split.train, items)
-    _, per_user, _ = score_model(model, split, k)
-    return float(per_user["ndcg"].mean()) if len(per_user["ndcg"]) else 0.0
+    users, per_user, _ = score_model(model, split, k)
+    warm = np.diff(split.train.matrix.indptr)[users] >= COLD_USER_THRESHOLD
+    values = per_user["ndcg"][warm] if warm.any() else per_user["ndcg"]
+    return float(values.mean()) if len(values) else 0.0
 
 
 def cheap_tune(
@@ -259,22 +241,38 @@ def evaluate(
     cut: float | datetime | None = None,
     tune: bool = True,
     params: Mapping[str, Mapping[str, Any]] | None = None,
+    population: str = "warm",
     cold_threshold: int = COLD_USER_THRESHOLD,
+    resamples: int = m.BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
     progress: Progress | None = None,
 ) -> EvaluationReport:
-    """Evaluate a model suite on one temporal split; the baseline is always included."""
+    """Evaluate a model suite on one temporal split; the baseline is always included.
+
+    ``population`` (warm, cold or all) is who the headline metrics, intervals and
+    verdicts are measured on; the per-user arrays keep every test user, labelled."""
+    if population not in POPULATIONS:
+        raise UsageError(
+            f"unknown user population {population!r}", hint="use --users warm, cold or all"
+        )
     say = progress or (lambda _msg: None)
     names = list(dict.fromkeys([BASELINE, *models]))
     split = temporal_split(interactions, test_fraction=test_fraction, cut=cut)
     test_users, relevant = relevant_items(split.test)
     if len(test_users) == 0:
         raise UsageError("no user has a test event after the cut", hint="move the cut earlier")
-    # the validation window mirrors the test window's share of events
-    held_out = len(split.test.rows) / max(1, len(interactions.rows))
-    validation_fraction = float(np.clip(held_out / max(1e-9, 1.0 - held_out), 0.05, 0.5))
     train_counts = np.diff(split.train.matrix.indptr)[test_users]
+    warm = train_counts >= cold_threshold
+    counted = {"warm": warm, "cold": ~warm, "all": np.ones(len(warm), bool)}[population]
+    if not counted.any():
+        raise UsageError(
+            f"no {population} user has a test event after the cut",
+            hint="choose another population with --users, or move the cut",
+        )
+    # the validation window mirrors the asked-for test share (never the test events)
+    validation_fraction = float(np.clip(test_fraction / (1.0 - test_fraction), 0.05, 0.5))
     item_counts = np.diff(split.train.matrix.tocsc().indptr)
-    user_slices = _user_slices(split, test_users, train_counts, cold_threshold)
+    user_slices = {"users": {"warm": warm, "cold": ~warm}}
     user_slices.update(_attribute_slices(split, test_users, users, user_col, attribute_cols))
     chosen: dict[str, dict[str, Any]] = {n: dict((params or {}).get(n, {})) for n in names}
     tuned: dict[str, list[dict[str, Any]]] = {}
@@ -303,12 +301,19 @@ def evaluate(
         fit_seconds = time.perf_counter() - started
         say(f"scoring {name}")
         _, per_user, recommended = score_model(model, split, k, users=test_users, relevant=relevant)
-        summary = {f"{key}@{k}": float(values.mean()) for key, values in per_user.items()}
-        summary["coverage"] = m.coverage(recommended, len(split.train.item_ids))
-        summary["popularity_bias"] = m.popularity_bias(recommended, percentile)
-        summary["novelty"] = m.novelty(recommended, share)
+        summary = {f"{key}@{k}": float(values[counted].mean()) for key, values in per_user.items()}
+        shown = recommended[counted]
+        summary["coverage"] = m.coverage(shown, len(split.train.item_ids))
+        summary["popularity_bias"] = m.popularity_bias(shown, percentile)
+        summary["novelty"] = m.novelty(shown, share)
         slices = {family: _slice_means(per_user, groups) for family, groups in user_slices.items()}
         slices["items"] = _item_slices(recommended, relevant, item_counts)
+        intervals = {
+            f"{key}@{k}": _rounded(
+                m.bootstrap_interval(values[counted], resamples=resamples, seed=seed)
+            )
+            for key, values in per_user.items()
+        }
         reports.append(
             ModelReport(
                 model=name,
@@ -323,20 +328,107 @@ def evaluate(
                 },
                 fit_seconds=fit_seconds,
                 tuned=tuned.get(name, []),
+                intervals=intervals,
+                learned=dict(getattr(model, "validation", {}) or {}),
             )
         )
-    baseline_ndcg = reports[0].metrics[f"ndcg@{k}"]
-    for report in reports[1:]:
-        report.beats_baseline = report.metrics[f"ndcg@{k}"] > baseline_ndcg
+        if name == "hybrid":
+            reports[-1].learned["weights"] = dict(getattr(model, "weights", {}))
+    _compare_with_baseline(reports, counted, k, resamples, seed)
+    protocol = _protocol(
+        split,
+        k,
+        population,
+        cold_threshold,
+        warm,
+        test_fraction,
+        cut,
+        filter_seen,
+        tune,
+        validation_fraction,
+        resamples,
+    )
     return EvaluationReport(
         k=k,
         cut=split.cut_date.isoformat(),
         n_train=len(split.train.rows),
         n_test=len(split.test.rows),
-        n_users=len(test_users),
+        n_users=int(counted.sum()),
         baseline=BASELINE,
         models=reports,
+        population=population,
+        user_segments=np.where(warm, "warm", "cold").tolist(),
+        protocol=protocol,
     )
+
+
+def _rounded(pair: tuple[float, float]) -> list[float]:
+    return [round(pair[0], 6), round(pair[1], 6)]
+
+
+def _compare_with_baseline(
+    reports: list[ModelReport], counted: npt.NDArray[np.bool_], k: int, resamples: int, seed: int
+) -> None:
+    """Paired bootstrap of each model's per-user difference from the baseline."""
+    base = reports[0]
+    for report in reports[1:]:
+        for key, values in report.per_user.items():
+            delta = values[counted] - base.per_user[key][counted]
+            low, high = m.bootstrap_interval(delta, resamples=resamples, seed=seed)
+            report.vs_baseline[f"{key}@{k}"] = {
+                "difference": round(float(delta.mean()), 6),
+                "low": round(low, 6),
+                "high": round(high, 6),
+            }
+        report.beats_baseline = report.vs_baseline[f"ndcg@{k}"]["low"] > 0.0
+
+
+def _protocol(
+    split: Split,
+    k: int,
+    population: str,
+    cold_threshold: int,
+    warm: npt.NDArray[np.bool_],
+    test_fraction: float,
+    cut: float | datetime | None,
+    filter_seen: bool,
+    tune: bool,
+    validation_fraction: float,
+    resamples: int,
+) -> dict[str, Any]:
+    """The evaluation's protocol in words and numbers, stored with every report."""
+    how = (
+        f"at {split.cut_date.isoformat()}"
+        if cut is not None
+        else (
+            f"at the {1 - test_fraction:.0%} quantile of event times ({split.cut_date.isoformat()})"
+        )
+    )
+    return {
+        "split": f"global temporal: train on events before the cut, test on the rest; cut {how}",
+        "train_events": len(split.train.rows),
+        "test_events": len(split.test.rows),
+        "who_counts": (
+            "users with a positive event after the cut; "
+            f"warm = at least {cold_threshold} training event(s) before it "
+            f"({int(warm.sum())} warm, {int((~warm).sum())} cold); headline on {population} users"
+        ),
+        "relevant": "every item a user had a positive event with after the cut",
+        "filtered": (
+            "items bought before the cut, out-of-stock and out-of-season items (at the cut "
+            "date)" + (", and every item the user already interacted with" if filter_seen else "")
+        ),
+        "tuning": (
+            f"cheap grids scored on the last {validation_fraction:.0%} of the training period"
+            if tune
+            else "none (given or default parameters)"
+        ),
+        "intervals": (
+            f"95% percentile bootstrap over users ({resamples} resamples); differences from "
+            "the baseline paired user by user; a model beats the baseline when the NDCG "
+            f"difference's interval is above 0; list length K={k}"
+        ),
+    }
 
 
 def _grid(
@@ -346,21 +438,17 @@ def _grid(
         return [dict(c) for c in CHEAP_GRIDS.get(name, [{}])]
     scores = {
         cf: max(float(t[next(k for k in t if k.startswith("val_"))]) for t in tuned[cf])
-        for cf in ("als", "item_knn")
+        for cf in CF_MODELS
         if tuned.get(cf)
     }
     cf = max(scores, key=lambda c: scores[c]) if scores else "item_knn"
-    return hybrid_grid(cf, chosen.get(cf, {}))
+    return hybrid_grid(cf, _own(chosen.get(cf, {})), _own(chosen.get("sequence", {})))
 
 
-def _user_slices(
-    split: Split,
-    test_users: npt.NDArray[np.int64],
-    train_counts: npt.NDArray[np.int64],
-    cold_threshold: int,
-) -> dict[str, dict[str, npt.NDArray[np.bool_]]]:
-    warm = train_counts >= cold_threshold
-    return {"users": {"warm": warm, "cold": ~warm}}
+def _own(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A model's own tuned parameters, without the shared ones the hybrid sets itself."""
+    shared = {"filter_seen", "filter_excluded", "popularity_half_life_days"}
+    return {key: value for key, value in params.items() if key not in shared}
 
 
 def _attribute_slices(

@@ -114,3 +114,41 @@ def slice_gap(values: Mapping[str, float]) -> float:
     """Best minus worst slice: the fairness gap a gate can bound."""
     finite = [v for v in values.values() if np.isfinite(v)]
     return float(max(finite) - min(finite)) if finite else 0.0
+
+
+BOOTSTRAP_RESAMPLES = 1000
+_BOOTSTRAP_BLOCK = 100  # resamples drawn at once (bounded memory on many users)
+
+
+def bootstrap_means(values: FloatArray, resamples: int, seed: int) -> FloatArray:
+    """Means of ``resamples`` resamples of users (with replacement).
+
+    The same ``seed`` draws the same users for every array of the same length, so two
+    models' per-user arrays resampled with one seed are paired user by user."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0)
+    rng = np.random.default_rng(seed)
+    out = []
+    for start in range(0, resamples, _BOOTSTRAP_BLOCK):
+        size = min(_BOOTSTRAP_BLOCK, resamples - start)
+        picks = rng.integers(0, n, (size, n))
+        out.append(values[picks].mean(axis=1))
+    return _f64(np.concatenate(out))
+
+
+def bootstrap_interval(
+    values: FloatArray,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of the mean over users; for a paired difference pass
+    ``candidate - baseline`` per user."""
+    means = bootstrap_means(_f64(values), resamples, seed)
+    if len(means) == 0:
+        return (float("nan"), float("nan"))
+    tail = (1.0 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)

@@ -22,8 +22,9 @@ from kibble.pipelines.serde import decode, encode
 from kibble.pipelines.worker import import_ref
 from kibble.recsys.base import load_model
 from kibble.recsys.catalog import ItemCatalog
-from kibble.recsys.evaluation import temporal_split, validation_ndcg
+from kibble.recsys.evaluation import validation_ndcg
 from kibble.recsys.interactions import Interactions
+from kibble.recsys.split import temporal_split
 from kibble.recsys.training import TrainResult, train
 
 
@@ -128,6 +129,7 @@ class RemoteCalls:
         params: Mapping[str, Any],
         *,
         cpus: float = 1.0,
+        name: str | None = None,
     ) -> Future[Done]:
         """Run ``func(**inputs, **params)``; ``inputs`` are shared, ``params`` are JSON.
 
@@ -144,6 +146,7 @@ class RemoteCalls:
             )
         context = self.context
         task = {
+            "name": name or func.__qualname__,  # what the Ray dashboard lists
             "ref": ref,
             "project": context.project,
             "artifact_url": context.settings.artifact_url,
@@ -204,7 +207,11 @@ def train_on(
     with RemoteCalls(context, name, ray_address=ray_address) as calls:
         inputs = {"interactions": interactions, "items": items}
         done = calls.submit(
-            fit_blob, inputs, {"model": model, "params": dict(params or {})}, cpus=cpus
+            fit_blob,
+            inputs,
+            {"model": model, "params": dict(params or {})},
+            cpus=cpus,
+            name=f"recsys.train.{model}",
         )
         blob: bytes = done.result().value
         seconds = done.result().seconds

@@ -29,8 +29,12 @@ def record_run(
     started_at: datetime,
     tags: dict[str, Any] | None = None,
     status: str = "succeeded",
+    inputs: list[dict[str, Any]] | None = None,
+    outputs: list[dict[str, Any]] | None = None,
 ) -> str:
-    """Insert one finished run in the context's project; returns its id."""
+    """Insert one finished run in the context's project; returns its id. ``inputs`` and
+    ``outputs`` (``{"url": ...}``, ``{"digest": ...}``, tables) also go out as its
+    OpenLineage event."""
     with context.store.session() as session:
         run = Run(
             project_id=context.project_id,
@@ -45,12 +49,27 @@ def record_run(
         )
         session.add(run)
         session.flush()
-        return run.id
+        run_id = run.id
+    from kibble.lineage.openlineage import emit_finished
+
+    emit_finished(
+        context.settings,
+        context.project,
+        job=pipeline,
+        run_key=run_id,
+        state="COMPLETE" if status == "succeeded" else "FAIL",
+        inputs=inputs or [],
+        outputs=outputs or [],
+    )
+    return run_id
 
 
 def per_user_blob(report: EvaluationReport) -> bytes:
-    """``user_ids`` plus ``<model>/<metric>`` arrays aligned with them."""
+    """``user_ids``, their ``user_segment`` (warm / cold) and ``<model>/<metric>`` arrays
+    aligned with them."""
     arrays: dict[str, Any] = {}
+    if report.user_segments:
+        arrays["user_segment"] = np.asarray(report.user_segments, dtype=np.str_)
     for model in report.models:
         arrays.setdefault("user_ids", np.asarray(model.user_ids, dtype=np.str_))
         for metric, values in model.per_user.items():
@@ -63,6 +82,16 @@ def per_user_from_blob(data: bytes, model: str, metric: str = "ndcg") -> dict[st
     arrays = arrays_from_bytes(data)
     ids = [str(u) for u in arrays["user_ids"].tolist()]
     return dict(zip(ids, arrays[f"{model}/{metric}"].tolist(), strict=True))
+
+
+def segments_from_blob(data: bytes) -> dict[str, str]:
+    """user id -> ``warm`` / ``cold``: the gate's ``slices``, so it compares warm and cold
+    users separately (empty for evaluations recorded before users were labelled)."""
+    arrays = arrays_from_bytes(data)
+    if "user_segment" not in arrays:
+        return {}
+    ids = [str(u) for u in arrays["user_ids"].tolist()]
+    return dict(zip(ids, [str(s) for s in arrays["user_segment"].tolist()], strict=True))
 
 
 def record_evaluation(
@@ -79,7 +108,10 @@ def record_evaluation(
         "k": report.k,
         "baseline": report.baseline,
         "best": report.best().model,
+        "population": report.population,
         "models": {r.model: r.metrics for r in report.models},
+        "intervals": {r.model: r.intervals for r in report.models},
+        "vs_baseline": {r.model: r.vs_baseline for r in report.models if r.vs_baseline},
         "verdicts": report.verdicts(),
         "gaps": {r.model: r.gaps for r in report.models},
         "per_user_artifact": ref.digest,
@@ -88,7 +120,11 @@ def record_evaluation(
         context,
         pipeline=name,
         kind="evaluation",
-        params={**params, "models": {r.model: r.params for r in report.models}},
+        params={
+            **params,
+            "models": {r.model: r.params for r in report.models},
+            "protocol": report.protocol,
+        },
         metrics=metrics,
         started_at=started_at,
         tags={"cut": report.cut, "n_users": report.n_users},

@@ -210,3 +210,75 @@ def generate(
         }
     )
     return SyntheticData(events=events, items=items, users=users)
+
+
+def generate_trending_codes(
+    n_users: int = 3000,
+    n_items: int = 2000,
+    n_events: int = 150_000,
+    *,
+    n_topics: int = 20,
+    days: int = 120,
+    trend_share: float = 0.6,
+    taste_strength: float = 0.4,
+    seed: int = 0,
+) -> SyntheticCodes:
+    """A shop where trends make recency-weighted popularity a hard baseline.
+
+    ``trend_share`` of the items have a burst (a peak day, a width of days, a height of
+    5-50x their base appeal) and items launch through the period, so what is hot this
+    week is mostly what everyone buys. Users still keep to a few favourite topics, so a
+    model that knows both the trend and the taste beats either alone.
+    """
+    rng = np.random.default_rng(seed)
+    item_topic = rng.integers(0, n_topics, n_items)
+    base = 1.0 / np.arange(1, n_items + 1) ** 0.8
+    rng.shuffle(base)
+    launch = np.where(rng.random(n_items) < 0.5, 0.0, rng.uniform(0, days, n_items))
+    trending = rng.random(n_items) < trend_share
+    peak = launch + rng.uniform(0, 30, n_items)
+    width = rng.uniform(5, 25, n_items)
+    height = np.where(trending, rng.uniform(5, 50, n_items), 0.0)
+    favourites = rng.integers(0, n_topics, (n_users, 3))
+    activity = 1.0 / np.arange(1, n_users + 1) ** 0.6
+    rng.shuffle(activity)
+    activity /= activity.sum()
+    join = np.where(rng.random(n_users) < 0.7, 0.0, rng.uniform(0, days, n_users))
+    order = np.lexsort((np.arange(n_items), item_topic))
+    sorted_topics = item_topic[order]
+    starts = np.searchsorted(sorted_topics, np.arange(n_topics), side="left")
+    ends = np.searchsorted(sorted_topics, np.arange(n_topics), side="right")
+    per_day = rng.multinomial(n_events, np.full(days, 1.0 / days))
+    users_out, items_out, seconds_out = [], [], []
+    for day, count in enumerate(per_day.tolist()):
+        if count == 0:
+            continue
+        weight = base * (1.0 + height * np.exp(-0.5 * ((day - peak) / width) ** 2))
+        weight = np.where(launch <= day, weight, 0.0)[order]
+        cum = np.cumsum(weight)
+        lo = np.concatenate([[0.0], cum])[starts]
+        hi = np.concatenate([[0.0], cum])[ends]
+        active = np.where(join <= day, activity, 0.0)
+        users = rng.choice(n_users, size=count, p=active / active.sum())
+        topic = favourites[users, rng.choice(3, size=count, p=(0.6, 0.3, 0.1))]
+        explore = rng.random(count) > taste_strength
+        topic[explore] = rng.integers(0, n_topics, int(explore.sum()))
+        empty = hi[topic] <= lo[topic]
+        anywhere = np.searchsorted(cum, cum[-1] * rng.random(int(empty.sum())))
+        topic[empty] = sorted_topics[np.minimum(anywhere, n_items - 1)]
+        target = lo[topic] + rng.random(count) * (hi[topic] - lo[topic])
+        picked = order[np.clip(np.searchsorted(cum, target, side="right"), 0, n_items - 1)]
+        users_out.append(users)
+        items_out.append(picked)
+        seconds_out.append(START.timestamp() + (day + rng.random(count)) * 86_400.0)
+    seconds = np.concatenate(seconds_out)
+    return SyntheticCodes(
+        users=np.concatenate(users_out).astype(np.int64),
+        items=np.concatenate(items_out).astype(np.int64),
+        events=rng.choice(len(EVENT_TYPES), size=len(seconds), p=EVENT_PROBS).astype(np.int8),
+        seconds=seconds,
+        item_topic=item_topic.astype(np.int64),
+        item_launch_day=launch,
+        n_users=n_users,
+        n_items=n_items,
+    )

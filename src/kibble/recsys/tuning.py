@@ -23,25 +23,37 @@ CHEAP_GRIDS: dict[str, list[dict[str, Any]]] = {
         {"factors": 64, "regularization": 0.05, "alpha": 2.0, "weighting": "log"},
         {"factors": 32, "regularization": 1.0, "alpha": 10.0, "weighting": "log"},
         {"factors": 128, "regularization": 0.1, "alpha": 1.0, "weighting": "bm25"},
-        {"factors": 16, "regularization": 0.01, "alpha": 1.0, "weighting": "log"},
+        {"factors": 64, "regularization": 0.05, "alpha": 2.0, "half_life_days": 30.0},
     ],
     "item_knn": [
         {"similarity": "bm25", "neighbours": 100},
         {"similarity": "cosine", "neighbours": 50},
-        {"similarity": "bm25", "neighbours": 20},
+        {"similarity": "bm25", "neighbours": 100, "half_life_days": 30.0},
+        {"similarity": "bm25", "neighbours": 100, "half_life_days": 7.0},
     ],
+    "sequence": [
+        {"half_life_days": 7.0, "window": 3},
+        {"half_life_days": 1.0, "window": 2},
+        {"half_life_days": 30.0, "window": 5},
+    ],
+    "rp3beta": [
+        {"alpha": 1.0, "beta": 0.5},
+        {"alpha": 0.8, "beta": 0.3},
+        {"alpha": 1.0, "beta": 0.5, "half_life_days": 30.0},
+    ],
+    "ease": [{"l2": 50.0}, {"l2": 200.0}, {"l2": 1000.0}],
     "content": [{}],
 }
+CF_MODELS = ("als", "item_knn", "rp3beta", "ease")
 
 
-def hybrid_grid(cf: str, cf_params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Blend weights around the better CF model's chosen parameters."""
-    base = {"cf": cf, "cf_params": dict(cf_params)}
+def hybrid_grid(
+    cf: str, cf_params: Mapping[str, Any], sequence_params: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The blend around the best CF model's and the sequence model's chosen parameters;
+    its weights are learned inside each fit, so one candidate is enough."""
     return [
-        {**base, "popularity_weight": 0.1, "user_shrink": 5.0, "item_shrink": 5.0},
-        {**base, "popularity_weight": 0.5, "user_shrink": 5.0, "item_shrink": 5.0},
-        {**base, "popularity_weight": 0.0, "user_shrink": 1.0, "item_shrink": 1.0},
-        {**base, "popularity_weight": 0.3, "user_shrink": 20.0, "item_shrink": 20.0},
+        {"cf": cf, "cf_params": dict(cf_params), "sequence_params": dict(sequence_params or {})}
     ]
 
 
@@ -62,18 +74,56 @@ def suggest(trial: optuna.Trial, model: str) -> dict[str, Any]:
         }
     if model == "popularity":
         return {"half_life_days": trial.suggest_float("half_life_days", 0.5, 365.0, log=True)}
-    if model == "hybrid":
+    if model == "sequence":
         return {
-            "cf": trial.suggest_categorical("cf", ["als", "item_knn"]),
-            "popularity_weight": trial.suggest_float("popularity_weight", 0.0, 1.0),
-            "user_shrink": trial.suggest_float("user_shrink", 0.5, 50.0, log=True),
-            "item_shrink": trial.suggest_float("item_shrink", 0.5, 50.0, log=True),
-            "season_boost": trial.suggest_float("season_boost", 0.0, 2.0),
+            "window": trial.suggest_int("window", 1, 8),
+            "recent_items": trial.suggest_int("recent_items", 1, 30),
+            "half_life_days": trial.suggest_float("half_life_days", 0.25, 60.0, log=True),
         }
+    if model == "rp3beta":
+        return {
+            "alpha": trial.suggest_float("alpha", 0.3, 1.5),
+            "beta": trial.suggest_float("beta", 0.0, 1.0),
+            "neighbours": trial.suggest_int("neighbours", 10, 500, log=True),
+            "half_life_days": trial.suggest_categorical("half_life_days", [0.0, 7.0, 30.0, 90.0]),
+        }
+    if model == "hybrid":
+        return _suggest_blend(trial)
     raise UsageError(
         f"there is no search space for {model!r}",
-        hint="tune one of: als, item_knn, popularity, hybrid",
+        hint="tune one of: als, item_knn, sequence, rp3beta, popularity, hybrid",
     )
+
+
+def _suggest_blend(trial: optuna.Trial) -> dict[str, Any]:
+    """The blend's members and its own knobs; the weights are learned inside each fit."""
+    cf = trial.suggest_categorical("cf", ["als", "item_knn", "rp3beta"])
+    if cf == "als":
+        cf_params: dict[str, Any] = {
+            "factors": trial.suggest_categorical("als.factors", [16, 32, 64, 128]),
+            "regularization": trial.suggest_float("als.regularization", 1e-3, 10.0, log=True),
+            "alpha": trial.suggest_float("als.alpha", 0.5, 50.0, log=True),
+        }
+    elif cf == "item_knn":
+        cf_params = {"neighbours": trial.suggest_int("item_knn.neighbours", 5, 500, log=True)}
+    else:
+        cf_params = {"beta": trial.suggest_float("rp3beta.beta", 0.0, 1.0)}
+    cf_params["half_life_days"] = trial.suggest_categorical(
+        "cf.half_life_days", [0.0, 7.0, 30.0, 90.0]
+    )
+    return {
+        "cf": cf,
+        "cf_params": cf_params,
+        "sequence_params": {
+            "window": trial.suggest_int("sequence.window", 1, 6),
+            "half_life_days": trial.suggest_float("sequence.half_life_days", 0.5, 30.0, log=True),
+        },
+        "popularity_half_life_days": trial.suggest_float(
+            "popularity_half_life_days", 0.5, 90.0, log=True
+        ),
+        "item_shrink": trial.suggest_float("item_shrink", 0.5, 50.0, log=True),
+        "season_boost": trial.suggest_float("season_boost", 0.0, 2.0),
+    }
 
 
 @dataclass

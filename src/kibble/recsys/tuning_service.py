@@ -11,6 +11,7 @@ seed and ``n_jobs`` only, so a Ray run finds what a local run finds.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,10 +20,11 @@ from typing import Any
 from kibble.context import Context
 from kibble.recsys.base import create_model
 from kibble.recsys.catalog import ItemCatalog
-from kibble.recsys.evaluation import BASELINE, score_model, temporal_split
+from kibble.recsys.evaluation import BASELINE, score_model
 from kibble.recsys.interactions import Interactions
 from kibble.recsys.remote import RemoteCalls, validation_score
 from kibble.recsys.runs import record_run
+from kibble.recsys.split import temporal_split
 from kibble.recsys.tuning import TrialResult, run_study
 
 VALIDATION_FRACTION = 0.15
@@ -55,11 +57,19 @@ def tune(
 
     inputs: dict[str, Any] = {"period": split.train, "items": items}
     calls = RemoteCalls(context, executor, ray_address=ray_address, jobs=n_jobs)
+    submitted = itertools.count()  # trials are submitted in their numbers' order
 
     def score(batch: list[dict[str, Any]]) -> list[tuple[float, float]]:
         fixed = {"model": model, "k": k, "validation_fraction": VALIDATION_FRACTION}
         futures = [
-            calls.submit(validation_score, inputs, {**fixed, "params": p}, cpus=cpus) for p in batch
+            calls.submit(
+                validation_score,
+                inputs,
+                {**fixed, "params": p},
+                cpus=cpus,
+                name=f"recsys.tune.{model}.trial-{next(submitted)}",
+            )
+            for p in batch
         ]
         return [(float(f.result().value), f.result().seconds) for f in futures]
 

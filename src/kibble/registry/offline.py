@@ -20,8 +20,9 @@ import polars as pl
 
 from kibble.errors import UsageError
 from kibble.recsys.base import Recommender, create_model
-from kibble.recsys.evaluation import Split, relevant_items, score_model, temporal_split
+from kibble.recsys.evaluation import score_model
 from kibble.recsys.interactions import Interactions
+from kibble.recsys.split import Split, relevant_items, temporal_split
 
 DEFAULT_K = 10
 METRICS = ("ndcg", "recall", "precision", "map", "hit_rate")

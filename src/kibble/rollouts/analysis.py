@@ -8,27 +8,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from kibble.errors import UsageError
 
-
-def _phi(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
-
-
-def _phi_inv(p: float) -> float:
-    """Inverse normal CDF by bisection (exact enough for sizing, no SciPy needed)."""
-    lo, hi = -10.0, 10.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if _phi(mid) < p:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+NORMAL = NormalDist()
+"""The standard normal: its ``cdf`` gives p-values, its ``inv_cdf`` critical values."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +52,9 @@ def two_proportion_test(
     pooled = (successes_a + successes_b) / (trials_a + trials_b)
     se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / trials_a + 1 / trials_b))
     z = (pb - pa) / se_pooled if se_pooled > 0 else 0.0
-    p_value = 2 * (1 - _phi(abs(z)))
+    p_value = 2 * (1 - NORMAL.cdf(abs(z)))
     se = math.sqrt(pa * (1 - pa) / trials_a + pb * (1 - pb) / trials_b)
-    half = _phi_inv(1 - alpha / 2) * se
+    half = NORMAL.inv_cdf(1 - alpha / 2) * se
     lift = pb - pa
     return ABResult(pa, pb, lift, lift - half, lift + half, z, p_value)
 
@@ -83,7 +71,7 @@ def min_sample_size(
     p2 = base_rate + min_detectable_lift
     if not 0 < p2 < 1:
         raise UsageError("base rate + lift leaves (0, 1)", hint="use a smaller lift")
-    za, zb = _phi_inv(1 - alpha / 2), _phi_inv(power)
+    za, zb = NORMAL.inv_cdf(1 - alpha / 2), NORMAL.inv_cdf(power)
     var = base_rate * (1 - base_rate) + p2 * (1 - p2)
     return math.ceil((za + zb) ** 2 * var / min_detectable_lift**2)
 

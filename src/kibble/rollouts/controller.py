@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 
 from kibble.rollouts.analysis import msprt_p_value, two_proportion_test
-from kibble.serving.routing import DEFAULT_GRADUAL_STEPS
+from kibble.serving.routing import DEFAULT_GRADUAL_STEPS, Guardrails
 
 Action = Literal["advance", "hold", "rollback", "promote"]
 
@@ -51,18 +51,6 @@ def summarize(
         p95, p99 = (float(v) for v in np.percentile(lat, [95, 99])) if lat else (0.0, 0.0)
         out[arm] = ArmMetrics(n, errors, p99, shown, min(clicks.get(arm, 0), shown), p95)
     return out
-
-
-@dataclass(frozen=True)
-class Guardrails:
-    """Limits and the objective: error rate, p99 vs SLA, CTR margin, samples, alpha."""
-
-    max_error_rate: float = 0.01
-    sla_p99_ms: float = 50.0
-    ctr_margin: float = 0.005
-    min_impressions: int = 1000
-    alpha: float = 0.05
-    min_requests: int = 20  # guardrails judge an arm only after this many answers
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,15 @@ from kibble.context import Context
 from kibble.errors import ConflictError, NotFoundError, UsageError
 from kibble.factory.applied import rollout_policy
 from kibble.rollouts.analysis import ips, snips
-from kibble.rollouts.controller import ArmMetrics, Guardrails, RolloutState, decide, summarize
+from kibble.rollouts.controller import ArmMetrics, RolloutState, decide, summarize
 from kibble.serving.pointers import LIVE_POLICIES, resolve_aliases, routing_for, set_champion
-from kibble.serving.routing import DEFAULT_GRADUAL_STEPS, RoutingSpec, expected_shares, route
+from kibble.serving.routing import (
+    DEFAULT_GRADUAL_STEPS,
+    Guardrails,
+    RoutingSpec,
+    expected_shares,
+    route,
+)
 from kibble.store.models import Deployment, Rollout
 from kibble.store.repositories.deployments import Deployments
 from kibble.store.repositories.serving import Feedback, Rollouts, ServedRequests
@@ -324,7 +330,7 @@ def replay(context: Context, spec: RoutingSpec, since: datetime) -> dict[str, fl
         clicked = {
             e.request_id
             for e in Feedback(session, context.project_id).since(since)
-            if e.event_type == "click"
+            if e.event_type == "click" and e.arm is not None  # attributed by the server
         }
     if not served:
         raise NotFoundError("no logged traffic in that window", hint="widen --since")

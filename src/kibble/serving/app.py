@@ -9,35 +9,45 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
 
+from kibble.auth.keys import derived_key
+from kibble.auth.service import authorize_header
 from kibble.context import Context
-from kibble.errors import KibbleError, NotFoundError, UsageError
+from kibble.errors import KibbleError, NotReadyError
 from kibble.lineage.served import served_request
 from kibble.recsys.base import RecContext
-from kibble.rollouts.controller import Guardrails
+from kibble.serving import oip
 from kibble.serving.background import ControllerLoop
+from kibble.serving.bodylimit import BodyLimit
 from kibble.serving.fastpath import FastPathApp, RecommendFastPath
 from kibble.serving.faults import Fault
-from kibble.serving.feedback import accept
+from kibble.serving.feedback import accept, attribute
 from kibble.serving.metrics import Metrics
+from kibble.serving.requestids import RequestIds
 from kibble.serving.requestlog import RequestLog
-from kibble.serving.routing import route
+from kibble.serving.routing import Guardrails, route
+from kibble.serving.schemas import (
+    MAX_K,
+    FeedbackAnswer,
+    FeedbackBatch,
+    RecRequest,
+    RequestId,
+    Text,
+    error_responses,
+)
 from kibble.serving.shadow import ShadowRunner
 from kibble.serving.state import ModelHolder, Snapshot
 
-MAX_K = 100
-RECENT = 50_000  # request ids kept in memory to attribute feedback to arms
 # How long a background thread (model poller, controller, shadow, log sender) may
 # hold the GIL before a waiting request gets it: CPython's 5 ms default added whole
 # slices to the p99. (The request log's SQL runs in its own process, see requestlog.)
@@ -51,15 +61,6 @@ class ORJSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
-
-
-class RecRequest(BaseModel):
-    user_id: str = Field(min_length=1, max_length=128)
-    k: int = Field(10, ge=1, le=MAX_K)
-    item_id: str | None = None
-    category: str | None = None
-    species: str | None = None
-    exclude: list[str] = Field(default_factory=list, max_length=1000)
 
 
 def create_app(
@@ -86,7 +87,8 @@ def create_app(
     requests = RequestLog(context, metrics=metrics)
     shadow = ShadowRunner(requests, metrics, deployment)
     controller = ControllerLoop(context, holder, metrics, controller_s, rails)
-    recent: OrderedDict[str, str] = OrderedDict()
+    ids = RequestIds(derived_key(context.settings, "serving-request-id"), deployment, model_name)
+    public_feedback = context.settings.serving.public_feedback
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -107,7 +109,14 @@ def create_app(
             sys.setswitchinterval(switch_interval)
 
     app = FastPathApp(
-        title="kibble serving", default_response_class=ORJSONResponse, lifespan=lifespan
+        title="kibble serving",
+        description=(
+            "Recommendations, feedback, Open Inference Protocol v2 and metrics for one "
+            "deployment. POST /v1/feedback needs 'Authorization: Bearer kb_...' with "
+            "serving.write unless serving.public_feedback is on."
+        ),
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
     )
     app.state.holder = holder
     app.state.shadow = shadow
@@ -121,10 +130,25 @@ def create_app(
             status_code=exc.http_status,
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()[:5]
+        ]
+        return ORJSONResponse(
+            {
+                "error": "ValidationError",
+                "message": "; ".join(problems) or "invalid request",
+                "hint": "see /openapi.json for the expected shape",
+            },
+            status_code=422,
+        )
+
     def snapshot() -> Snapshot:
         snap = holder.current
         if snap is None:
-            raise KibbleError("no model loaded yet", hint="wait for /readyz to return 200")
+            raise NotReadyError("no model loaded yet", hint="wait for /readyz to return 200")
         return snap
 
     def log_row(
@@ -151,7 +175,9 @@ def create_app(
             }
         )
 
-    def recommend(body: RecRequest, start: float | None = None) -> dict[str, Any]:
+    def recommend(
+        body: RecRequest, path: str = "/v1/recommendations", start: float | None = None
+    ) -> dict[str, Any]:
         start = time.perf_counter() if start is None else start
         snap = snapshot()  # one read: the request finishes on this version
         decision = route(snap.spec, body.user_id, snap.bandit)
@@ -178,13 +204,13 @@ def create_app(
             )
             metrics.arm_errors.labels(arm).inc()
             if arm == snap.spec.champion:
-                metrics.errors.labels("/v1/recommendations").inc()
+                metrics.errors.labels(path).inc()
                 raise KibbleError(
                     f"model {arm} failed to answer", hint="retry; the error is logged"
                 ) from exc
             arm, fallback_from = snap.spec.champion, arm
             recs = snap.models[arm].recommend(body.user_id, body.k, context=ctx, explain=True)
-        request_id = uuid.uuid4().hex
+        request_id = ids.issue(arm, decision.probability)
         items = [{"item_id": r.item_id, "score": r.score, "reasons": r.reasons} for r in recs]
         name, _, version = arm.rpartition(":")
         out = {
@@ -200,10 +226,7 @@ def create_app(
         if fallback_from is not None:
             out["fallback_from"] = fallback_from
         log_row(request_id, body.user_id, arm, decision.probability, items, start)
-        recent[request_id] = arm
-        if len(recent) > RECENT:
-            recent.popitem(last=False)
-        labels = ("/v1/recommendations", name, version, arm)
+        labels = (path, name, version, arm)
         metrics.requests.labels(*labels).inc()
         metrics.latency.labels(*labels).observe(time.perf_counter() - start)
         if decision.shadow is not None and decision.shadow in snap.models:
@@ -212,11 +235,12 @@ def create_app(
 
     def fast_recommend(params: dict[str, Any]) -> dict[str, Any]:
         started = params.pop("started")
-        return recommend(RecRequest.model_construct(**params, exclude=[]), started)
+        return recommend(RecRequest.model_construct(**params, exclude=[]), start=started)
 
     # Plain GETs skip FastAPI's per-request machinery; anything else reaches the route.
+    max_body = context.settings.serving.max_body_bytes
     app.outermost = lambda inner: RecommendFastPath(
-        inner, handler=fast_recommend, max_k=MAX_K, fault=fault
+        BodyLimit(inner, max_body), handler=fast_recommend, max_k=MAX_K, fault=fault
     )
 
     async def arrived() -> float:
@@ -225,13 +249,15 @@ def create_app(
             await fault.wait()
         return started
 
-    @app.get("/v1/recommendations")
+    reads = error_responses(422, 500, 503)
+
+    @app.get("/v1/recommendations", responses=reads)
     async def get_recs(
-        user_id: str = Query(min_length=1, max_length=128),
+        user_id: Annotated[Text, Query()],
         k: int = Query(10, ge=1, le=MAX_K),
-        item_id: str | None = None,
-        category: str | None = None,
-        species: str | None = None,
+        item_id: Text | None = None,
+        category: Text | None = None,
+        species: Text | None = None,
     ) -> Response:
         """Top-k items for a user; unknown users get the model's fallback."""
         # FastAPI has validated the query already; a Response skips re-serialising the
@@ -240,34 +266,41 @@ def create_app(
         body = RecRequest.model_construct(
             user_id=user_id, k=k, item_id=item_id, category=category, species=species, exclude=[]
         )
-        return ORJSONResponse(recommend(body, started))
+        return ORJSONResponse(recommend(body, start=started))
 
-    @app.post("/v1/recommendations")
+    @app.post("/v1/recommendations", responses={**reads, **error_responses(400, 413, 415)})
     async def post_recs(body: RecRequest) -> Response:
         started = await arrived()
-        return ORJSONResponse(recommend(body, started))
+        return ORJSONResponse(recommend(body, start=started))
 
-    @app.get("/v1/recommendations/{request_id}")
-    def explain_request(request_id: str) -> dict[str, Any]:
+    @app.get("/v1/recommendations/{request_id}", responses=error_responses(404, 422, 503))
+    def explain_request(request_id: Annotated[RequestId, Path()]) -> dict[str, Any]:
         """What was served for a request, by which version and arm, and why."""
         requests.flush()
         with context.store.session() as session:
             return served_request(session, context.project_id, request_id)
 
-    @app.post("/v1/feedback")
-    def feedback(body: dict[str, Any]) -> dict[str, Any]:
-        """Batch of events; committed before the 2xx (durable), idempotent on event_id."""
-        events = body.get("events")
-        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-            metrics.errors.labels("/v1/feedback").inc()
-            raise UsageError("body must be {'events': [...]}", hint="see POST /v1/feedback docs")
-        for e in events:
-            if e.get("arm") is None and e.get("request_id") in recent:
-                e["arm"] = recent[e["request_id"]]
+    @app.post("/v1/feedback", responses=error_responses(400, 401, 403, 413, 415, 422))
+    def feedback(
+        body: FeedbackBatch,
+        authorization: str | None = Header(None, max_length=1024),
+    ) -> FeedbackAnswer:
+        """Batch of events; committed before the 2xx (durable), idempotent on event_id.
+
+        The server attributes each event to the arm that answered its ``request_id`` (a
+        signed id, or one in the request log); events it cannot verify are kept with no
+        arm and count in no rollout or bandit statistic.
+        """
+        if not public_feedback:
+            with context.store.session() as session:
+                authorize_header(session, authorization, context.project, "serving.write")
+        events = attribute(context, ids, deployment, body.events)
         new = accept(context, events)
+        attributed = sum(e["arm"] is not None for e in events)
         metrics.feedback.labels("true").inc(new)
         metrics.feedback.labels("false").inc(len(events) - new)
-        return {"accepted": len(events), "new": new}
+        metrics.feedback_unattributed.inc(len(events) - attributed)
+        return FeedbackAnswer(accepted=len(events), new=new, attributed=attributed)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -293,75 +326,10 @@ def create_app(
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    # Open Inference Protocol v2: the deployment is the model name.
-    @app.get("/v2/health/live")
-    async def v2_live() -> dict[str, bool]:
-        return {"live": True}
+    def routed(user_id: str, k: int, path: str) -> list[tuple[str, float]]:
+        out = recommend(RecRequest.model_construct(user_id=user_id, k=k, exclude=[]), path)
+        return [(i["item_id"], i["score"]) for i in out["items"]]
 
-    @app.get("/v2/health/ready")
-    async def v2_ready() -> Response:
-        ready = holder.current is not None
-        return ORJSONResponse({"ready": ready}, status_code=200 if ready else 503)
-
-    def check_name(name: str) -> Snapshot:
-        if name != deployment:
-            raise NotFoundError(
-                f"no model {name!r} here", hint=f"this server serves {deployment!r}"
-            )
-        return snapshot()
-
-    @app.get("/v2/models/{name}")
-    async def v2_model(name: str) -> dict[str, Any]:
-        snap = check_name(name)
-        return {
-            "name": name,
-            "versions": sorted(snap.models),
-            "platform": "kibble",
-            "inputs": [{"name": "user_id", "datatype": "BYTES", "shape": [-1]}],
-            "outputs": [
-                {"name": "item_id", "datatype": "BYTES", "shape": [-1, -1]},
-                {"name": "score", "datatype": "FP32", "shape": [-1, -1]},
-            ],
-        }
-
-    @app.get("/v2/models/{name}/ready")
-    async def v2_model_ready(name: str) -> dict[str, Any]:
-        check_name(name)
-        return {"name": name, "ready": True}
-
-    @app.post("/v2/models/{name}/infer")
-    async def v2_infer(name: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Inputs: ``user_id`` (BYTES [n]); optional parameters.k. Outputs item ids, scores."""
-        check_name(name)
-        inputs = {i.get("name"): i for i in body.get("inputs", []) if isinstance(i, dict)}
-        users = inputs.get("user_id", {}).get("data")
-        if not isinstance(users, list) or not users or len(users) > 1000:
-            raise UsageError(
-                "infer needs input 'user_id' with 1..1000 strings",
-                hint='{"inputs":[{"name":"user_id","datatype":"BYTES",...}]}',
-            )
-        k = int(body.get("parameters", {}).get("k", 10))
-        if not 1 <= k <= MAX_K:
-            raise UsageError(f"k={k} out of range", hint=f"use 1..{MAX_K}")
-        rows = [recommend(RecRequest(user_id=str(u), k=k)) for u in users]
-        n = len(rows)
-        return {
-            "model_name": name,
-            "id": body.get("id", uuid.uuid4().hex),
-            "outputs": [
-                {
-                    "name": "item_id",
-                    "datatype": "BYTES",
-                    "shape": [n, k],
-                    "data": [i["item_id"] for r in rows for i in r["items"]],
-                },
-                {
-                    "name": "score",
-                    "datatype": "FP32",
-                    "shape": [n, k],
-                    "data": [i["score"] for r in rows for i in r["items"]],
-                },
-            ],
-        }
+    oip.attach(app, holder, metrics, routed, MAX_K)
 
     return app

@@ -20,9 +20,9 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from kibble.context import Context
-from kibble.rollouts.controller import Guardrails
 from kibble.serving import stepworker
 from kibble.serving.metrics import Metrics
+from kibble.serving.routing import Guardrails
 from kibble.serving.state import ModelHolder
 
 log = logging.getLogger(__name__)

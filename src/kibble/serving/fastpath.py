@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from kibble.errors import KibbleError
 from kibble.serving.faults import Fault
+from kibble.serving.schemas import is_clean
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -35,8 +36,8 @@ _HEADERS = [(b"content-type", b"application/json")]
 def parse(query: bytes, max_k: int, max_len: int = 128) -> dict[str, Any] | None:
     """The request's parameters when they are plainly valid, else None (FastAPI decides).
 
-    Accepts each known key at most once, a ``user_id`` of 1..``max_len`` characters,
-    ``k`` as plain digits in 1..``max_k`` and non-empty optional strings.
+    Accepts each known key at most once, ``k`` as plain digits in 1..``max_k``, and a
+    ``user_id`` and optional strings of 1..``max_len`` characters that are clean text.
     """
     try:
         pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, strict_parsing=True)
@@ -45,12 +46,10 @@ def parse(query: bytes, max_k: int, max_len: int = 128) -> dict[str, Any] | None
     params: dict[str, Any] = {"k": 10, "item_id": None, "category": None, "species": None}
     seen: set[str] = set()
     for key, value in pairs:
-        if key in seen or not value:
+        if key in seen or not value or len(value) > max_len or not is_clean(value):
             return None
         seen.add(key)
         if key == "user_id":
-            if len(value) > max_len:
-                return None
             params["user_id"] = value
         elif key == "k":
             if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= max_k:

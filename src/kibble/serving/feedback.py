@@ -12,13 +12,14 @@ from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
+from pydantic import TypeAdapter, ValidationError
 
 from kibble.context import Context
 from kibble.errors import UsageError
-from kibble.store.repositories.serving import FEEDBACK_FIELDS, Feedback
+from kibble.serving.requestids import RequestIds
+from kibble.serving.schemas import MAX_BATCH, FeedbackEvent, Text
+from kibble.store.repositories.serving import FEEDBACK_FIELDS, Feedback, ServedRequests
 
-EVENT_TYPES = frozenset({"impression", "click", "add_to_cart", "purchase"})
-MAX_BATCH = 1000
 EVENTS_SCHEMA = pa.schema(
     [
         ("event_id", pa.string()),
@@ -31,39 +32,54 @@ EVENTS_SCHEMA = pa.schema(
         ("arm", pa.string()),
     ]
 )
+_ARM = TypeAdapter(Text | None)
 
 
 def validate(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Check and normalise a batch (pure); raise one UsageError naming the bad event."""
+    """Check and normalise a batch (pure); raise one UsageError naming the bad event.
+
+    The ``arm`` is kept as given: this is the trusted in-process intake. The HTTP route
+    fills it from the request id (``attribute``), never from the client.
+    """
     if not events:
         raise UsageError("empty feedback batch", hint="send at least one event")
     if len(events) > MAX_BATCH:
         raise UsageError(f"batch of {len(events)} events", hint=f"send at most {MAX_BATCH}")
     out = []
     for i, e in enumerate(events):
-        for key in ("event_id", "user_id", "item_id", "event_type"):
-            if not isinstance(e.get(key), str) or not e[key] or len(e[key]) > 128:
-                raise UsageError(
-                    f"event {i}: {key} must be a non-empty string (<=128 chars)",
-                    hint="see POST /v1/feedback in the docs",
-                )
-        if e["event_type"] not in EVENT_TYPES:
+        try:
+            event = FeedbackEvent.model_validate(e).model_dump()
+            arm = _ARM.validate_python(e.get("arm"))
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"]) or "event"
             raise UsageError(
-                f"event {i}: unknown event_type {e['event_type']!r}",
-                hint=f"use one of {sorted(EVENT_TYPES)}",
-            )
-        ts = e.get("ts")
-        when = datetime.now(UTC) if ts is None else _parse_ts(ts, i)
-        out.append({**{k: e.get(k) for k in FEEDBACK_FIELDS}, "ts": when})
+                f"event {i}: {where}: {problem['msg']}", hint="see POST /v1/feedback in the docs"
+            ) from None
+        out.append({**event, "ts": event["ts"] or datetime.now(UTC), "arm": arm})
     return out
 
 
-def _parse_ts(ts: Any, i: int) -> datetime:
-    try:
-        when = datetime.fromisoformat(str(ts))
-    except ValueError as exc:
-        raise UsageError(f"event {i}: bad ts {ts!r}", hint="use ISO 8601 with a zone") from exc
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+def attribute(
+    context: Context, ids: RequestIds, deployment: str, events: Sequence[FeedbackEvent]
+) -> list[dict[str, Any]]:
+    """Events with ``arm`` filled by the server: from the signed request id, else from
+    the stored request log (answers logged before ids were signed). Anything else is
+    kept with no arm: unattributed, so no rollout or bandit statistic counts it."""
+    rows = [e.model_dump() for e in events]
+    unsigned = set()
+    for row in rows:
+        sealed = ids.verify(row["request_id"]) if row["request_id"] else None
+        row["arm"] = sealed.arm if sealed else None
+        if sealed is None and row["request_id"]:
+            unsigned.add(row["request_id"])
+    if unsigned:
+        with context.store.session() as session:
+            logged = ServedRequests(session, context.project_id).arms(deployment, unsigned)
+        for row in rows:
+            if row["arm"] is None and row["request_id"] in logged:
+                row["arm"] = logged[row["request_id"]]
+    return rows
 
 
 def accept(context: Context, events: Sequence[dict[str, Any]], attempts: int = 3) -> int:

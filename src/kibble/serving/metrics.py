@@ -1,14 +1,18 @@
 """Prometheus metrics of one serving app: labels route/model/version/arm, never users.
 
+``route`` is the route template (``/v1/recommendations``, ``/v2/models/{name}/infer``);
+requests counts one per user list served (an OIP batch of n users counts n).
+
 The stored-metrics collector is registered on the same registry, so one scrape shows
 live request counters beside the numbers batch jobs stored (CTR, drift, volumes).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from kibble.context import Context
+from kibble.core.promnames import PromtoolNames
 from kibble.monitoring.prometheus import StoredMetricsCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -36,6 +40,11 @@ class Metrics:
         )
         self.feedback = Counter(
             "kibble_feedback_events", "feedback events accepted", ["new"], registry=self.registry
+        )
+        self.feedback_unattributed = Counter(
+            "kibble_feedback_unattributed",
+            "feedback events whose request id did not verify (kept, counted nowhere)",
+            registry=self.registry,
         )
         self.shadow_latency = Histogram(
             "kibble_shadow_latency_seconds",
@@ -65,10 +74,16 @@ class Metrics:
             "request-log writer processes that exited and were restarted",
             registry=self.registry,
         )
+        self.request_log_queued = Gauge(
+            "kibble_request_log_queued",
+            "answered requests whose row is still in this process's memory, not yet piped "
+            "to the log writer: what a kill -9 of the server would lose",
+            registry=self.registry,
+        )
         self.request_log_dropped = Counter(
             "kibble_request_log_dropped",
             "served-request rows given up on (refused by the store or writer too far behind)",
             registry=self.registry,
         )
         if context is not None:
-            self.registry.register(StoredMetricsCollector(context))
+            self.registry.register(PromtoolNames(StoredMetricsCollector(context)))

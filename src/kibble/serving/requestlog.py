@@ -7,6 +7,11 @@ acknowledges its commit; a writer that exits is reported (log and
 ``kibble_request_log_restarts``), restarted and sent every unacknowledged batch again.
 ``flush`` waits until everything queued before it is committed, so a request can be
 explained as soon as it was answered; ``stop`` flushes before the writer is closed.
+
+The bound, chosen over a write per request (a syscall and a GIL hand-off on the hot
+path): a ``kill -9`` of the server loses the rows still in the deque, at most the last
+``flush_s`` of answers (``kibble_request_log_queued`` shows how many at any moment).
+Rows already piped are committed by the writer, which outlives the server until EOF.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ class RequestLog:
         self._supervisor = threading.Thread(
             target=self._supervise, name="kibble-request-log-writer", daemon=True
         )
+        if metrics is not None:
+            metrics.request_log_queued.set_function(lambda: len(self._rows))
 
     def put(self, row: dict[str, Any]) -> None:
         self._rows.append(row)

@@ -36,6 +36,21 @@ def unit(user_id: str, salt: str) -> float:
 
 
 @dataclass(frozen=True)
+class Guardrails:
+    """A rollout's limits and objective: error rate, p99 vs SLA, CTR margin, samples, alpha.
+
+    Here, not in ``rollouts``, because serving is configured with them and must not
+    import the rollout controller that judges by them."""
+
+    max_error_rate: float = 0.01
+    sla_p99_ms: float = 50.0
+    ctr_margin: float = 0.005
+    min_impressions: int = 1000
+    alpha: float = 0.05
+    min_requests: int = 20  # guardrails judge an arm only after this many answers
+
+
+@dataclass(frozen=True)
 class Decision:
     """The arm that answers, its assignment probability, and an optional shadow arm."""
 

@@ -6,17 +6,15 @@ service only, not the models.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import threading
-from multiprocessing.connection import wait
 from typing import Any
 
 from kibble.config import Settings
 from kibble.context import Context
 from kibble.errors import NotFoundError
+from kibble.lifetime import exit_with_parent
 from kibble.rollouts import service
-from kibble.rollouts.controller import Guardrails
+from kibble.serving.routing import Guardrails
 
 _context: Context | None = None  # this worker process's own store connection
 NICE = 5  # like the log writer: the request loop gets the CPU first on a busy machine
@@ -26,7 +24,7 @@ def open_context(settings: Settings, project: str, actor: str) -> None:
     """The pool's initializer: one context per worker process."""
     global _context
     os.nice(NICE)
-    _exit_with_parent()
+    exit_with_parent()
     _context = Context.open(settings, project=project, actor=actor)
 
 
@@ -37,20 +35,3 @@ def step(deployment: str, rails: Guardrails | None) -> dict[str, Any] | None:
         return service.step(_context, deployment, rails)
     except NotFoundError:
         return None
-
-
-def _exit_with_parent() -> None:
-    """End this worker when the server dies, even by ``kill -9``.
-
-    A pool worker holds both ends of its task queue, so it would never see EOF and
-    would outlive a killed server; the parent's sentinel closes when it exits.
-    """
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        wait([parent.sentinel])
-        os._exit(0)
-
-    threading.Thread(target=watch, name="kibble-exit-with-parent", daemon=True).start()

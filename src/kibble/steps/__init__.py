@@ -8,12 +8,15 @@
 ``check`` lands the applied factory's sources for ``day`` and holds the run on bad data;
 ``train`` fits and registers the ``candidates``; ``gate`` judges each version by the
 model's policy (safety probe included); ``rollout`` hands the best passer to the rollout
-controller under the deployment's declared policy. ``step_context()`` gives your own
+controller under the deployment's declared policy; ``monitor`` (or the one-step
+``monitoring`` pipeline a factory schedules) watches a live deployment: metrics per arm,
+drift, feedback loops, the factory's alert rules. ``step_context()`` gives your own
 steps the run's store and project.
 """
 
 from kibble.steps.context import run_id, step_context
 from kibble.steps.data import check
 from kibble.steps.models import gate, rollout, train
+from kibble.steps.monitor import monitor, monitoring
 
-__all__ = ["check", "gate", "rollout", "run_id", "step_context", "train"]
+__all__ = ["check", "gate", "monitor", "monitoring", "rollout", "run_id", "step_context", "train"]

@@ -5,7 +5,6 @@ held runs, so a late or fixed partition lets the run continue by itself."""
 
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,12 +12,10 @@ from typing import Any
 from kibble.checks.result import CheckResult
 from kibble.checks.rules import check_freshness, deadline_of
 from kibble.context import Context
-from kibble.data.connectors import SourceOptions
-from kibble.data.ingest import ingest
 from kibble.data.tables import Tables
+from kibble.factory.applied import sources
 from kibble.factory.definition import SourceSpec
-from kibble.factory.service import active
-from kibble.factory.sources import connect
+from kibble.factory.sources import ingest_source
 from kibble.monitoring.alerts import raise_alert, resolve_alert
 from kibble.pipelines import hold, log, record_read, step
 from kibble.steps.context import run_id, step_context
@@ -31,7 +28,7 @@ FIXED = {
     "data_incorrect": "partition {day} was re-delivered correct; its checks pass now",
 }
 """What a resolved data alert says (its open text, "has not arrived", would read wrong)."""
-DAY = "{day}"
+PARTITION = "{partition}"
 
 
 def alert_kind(check: str) -> str:
@@ -43,51 +40,29 @@ def alert_kind(check: str) -> str:
     return "data_incorrect"
 
 
-def declared_sources(context: Context) -> dict[str, dict[str, Any]]:
-    """The applied factory's sources (name -> spec); empty without a factory."""
-    version = active(context)
-    return dict((version.spec.get("sources") or {}) if version else {})
-
-
-def _day_file(location: str, day: str) -> str | None:
-    """A partitioned source's file for ``day``: the path itself, or the first file in the
-    day's folder; None when nothing has landed."""
-    path = Path(location.replace(DAY, day))
-    if path.is_file():
-        return str(path)
+def _arrived(spec: SourceSpec, day: str) -> bool:
+    """Whether a partitioned files source has data for ``day`` (a file, or a folder with
+    at least one file); other kinds are asked when they are read."""
+    if spec.kind != "files":
+        return True
+    path = Path(spec.location.replace(PARTITION, day))
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-        return str(files[0]) if files else None
-    return None
+        return any(p.is_file() and not p.name.startswith(".") for p in path.iterdir())
+    return path.is_file()
 
 
 def land(context: Context, day: str) -> dict[str, bool]:
-    """Ingest every declared source; returns table -> whether its day's data arrived.
-
-    A source whose location holds ``{day}`` fills that day's partition; any other
-    replaces its table (a catalogue, a customer list)."""
+    """Load every source the applied factory declares; returns table -> whether its day's
+    data arrived. A source whose location holds ``{partition}`` fills that day's
+    partition; any other replaces its table (a catalogue, a customer list)."""
     arrived: dict[str, bool] = {}
-    for name, source in declared_sources(context).items():
-        table, location = source["table"], source["location"]
-        mapping = dict(source.get("mapping") or {})
-        if DAY in location:
-            found = _day_file(location, day) if source["kind"] == "files" else location
-            arrived[table] = found is not None
-            if found is not None:
-                ingest(
-                    context,
-                    found.replace(DAY, day),
-                    table,
-                    partition=day,
-                    mode="replace-partition",
-                    mapping=mapping or None,
-                )
+    for name, spec in sources(context).items():
+        if PARTITION not in spec.location:
+            ingest_source(context, name, mode="replace")
             continue
-        options = None
-        if source["kind"] == "sql":  # the database URL is the secret it names
-            spec = SourceSpec.model_validate(source)
-            location, options = connect(name, spec, None, os.environ, SourceOptions(table=table))
-        ingest(context, location, table, mode="replace", mapping=mapping or None, options=options)
+        arrived[spec.table] = arrived.get(spec.table, False) or _arrived(spec, day)
+        if _arrived(spec, day):
+            ingest_source(context, name, partition=day, mode="replace-partition")
     return arrived
 
 
@@ -145,10 +120,10 @@ def check(day: str, tables: list[str] | None = None) -> dict[str, Any]:
 
     ``tables`` defaults to every table a partitioned source fills."""
     with step_context() as context:
-        sources = declared_sources(context).values()
-        wanted = tables or sorted({s["table"] for s in sources if DAY in s["location"]})
+        declared = sources(context).values()
+        wanted = tables or sorted({s.table for s in declared if PARTITION in s.location})
         if not wanted:
-            raise hold("no table to check: declare a source with {day} in its location")
+            raise hold("no table to check: declare a source with {partition} in its location")
         failed = check_partitions(context, day, wanted)
         kinds = {alert_kind(r.name) for r in failed}
         for r in failed:

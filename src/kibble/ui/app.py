@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
+from kibble.auth.keys import derived_key
 from kibble.context import Context
 from kibble.errors import KibbleError
 from kibble.ui import data_view, deployments_view, lineage_view, pages
@@ -87,7 +88,7 @@ def create_ui(
         autoescape=select_autoescape(["html"]),
     )
     hooks = dict(extra_pages or {})
-    secret = hashlib.sha256(f"kibble-ui:{context.settings.home}".encode()).digest()
+    secret = derived_key(context.settings, "ui-csrf")  # random, kept with the home
 
     def csrf_for(token: str) -> str:
         return hmac.new(secret, token.encode(), hashlib.sha256).hexdigest()

@@ -72,4 +72,24 @@ EVENTS = Contract(
     max_rejected_share=0.001,
 )
 
-K9S_CONTRACTS = {c.name: c for c in (PRODUCTS, USERS, EVENTS)}
+
+TRENDS = Contract(
+    name="trends",
+    description=(
+        "The external trends feed: social-media mentions per day, per category and per "
+        "product (key: the category path or the product id)."
+    ),
+    columns=[
+        Column(name="date", type="date"),
+        Column(name="kind", type="string", allowed=["product", "category"]),
+        Column(name="key", type="string"),
+        Column(name="category", type="string", pattern=r"^[a-z0-9_]+(/[a-z0-9_]+)*$"),
+        Column(name="mentions", type="int64", min=0),
+    ],
+    key=["date", "kind", "key"],
+    partition_by="date",
+    freshness_hours=12.0,
+    max_rejected_share=0.01,
+)
+
+K9S_CONTRACTS = {c.name: c for c in (PRODUCTS, USERS, EVENTS, TRENDS)}

@@ -1,7 +1,9 @@
 """A local process pool: independent steps run in parallel on several cores.
 
 Workers are spawned (not forked) so they never inherit the parent's open database
-connections or threads. Step functions must be importable (``module:function``).
+connections or threads, and end when the runner dies, even by ``kill -9``
+(``kibble.lifetime``): a resumed run never races an orphan finishing the same step.
+Step functions must be importable (``module:function``).
 A step's ``timeout_s`` counts from submission, so it includes starting a worker (about
 a second): give steps run here a timeout of several seconds.
 """
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
+from kibble.lifetime import exit_with_parent
 from kibble.pipelines.worker import execute_task
 
 
@@ -26,7 +29,9 @@ class ProcessExecutor:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.parallelism, mp_context=self._context)
+        return ProcessPoolExecutor(
+            self.parallelism, mp_context=self._context, initializer=exit_with_parent
+        )
 
     def submit(
         self, task: dict[str, Any], local_call: Callable[[], dict[str, Any]]

@@ -52,7 +52,13 @@ class RayExecutor:
     def submit(
         self, task: dict[str, Any], local_call: Callable[[], dict[str, Any]]
     ) -> Future[dict[str, Any]]:
-        options: dict[str, Any] = {"num_cpus": task.get("cpus", 1.0), "max_retries": 0}
+        # Named after what it runs (pipeline.step, training, trial), so the Ray dashboard
+        # and `ray list tasks` say what is running instead of `execute_task`.
+        options: dict[str, Any] = {
+            "num_cpus": task.get("cpus", 1.0),
+            "max_retries": 0,
+            "name": str(task.get("name") or task["ref"]),
+        }
         if task.get("memory_mb"):
             options["memory"] = int(task["memory_mb"]) * 1024 * 1024
         ref = self._remote.options(**options).remote(task)

@@ -1,4 +1,7 @@
-"""Implicit-feedback matrix factorisation (ALS from the ``implicit`` library)."""
+"""Implicit-feedback matrix factorisation (ALS from the ``implicit`` library).
+
+``half_life_days`` decays each event's confidence by its age before fitting, so the
+factors follow what users do now rather than what they did a season ago."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from kibble.recsys.ann import TARGET_RECALL, Calibration, InnerProductIndex, can
 from kibble.recsys.base import Arrays, FloatArray, IntArray, Recommender, register
 from kibble.recsys.catalog import ItemCatalog
 from kibble.recsys.interactions import Interactions
-from kibble.recsys.models.weighting import confidence
+from kibble.recsys.models.weighting import confidence, recent
 
 INDEX_MAX_ROWS = 8  # requests this small use the index; offline batches score exactly
 MAX_CANDIDATES = 1024  # beyond this many candidates an exact pass is as cheap
@@ -32,6 +35,7 @@ class ALS(Recommender):
         "alpha": 2.0,
         "iterations": 15,
         "weighting": "log",
+        "half_life_days": 0.0,
         "random_state": 42,
         "num_threads": 0,
     }
@@ -43,6 +47,7 @@ class ALS(Recommender):
         self._unit: FloatArray | None = None
         self._index: InnerProductIndex | None = None
         self._calibration: Calibration | None = None
+        self.warm_start: tuple[FloatArray, FloatArray] | None = None
 
     @property
     def index_calibration(self) -> Calibration | None:
@@ -66,7 +71,8 @@ class ALS(Recommender):
 
     def _fit(self, interactions: Interactions, items: ItemCatalog | None) -> None:
         p = self._params
-        weighted = confidence(interactions.matrix, str(p["weighting"]), float(p["alpha"]))
+        matrix = recent(interactions, float(p["half_life_days"]))
+        weighted = confidence(matrix, str(p["weighting"]), float(p["alpha"]))
         # implicit runs its own threads; a threaded BLAS underneath would oversubscribe.
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
@@ -77,6 +83,12 @@ class ALS(Recommender):
                 random_state=int(p["random_state"]),
                 num_threads=int(p["num_threads"]),
             )
+            start = self.warm_start
+            factors = int(p["factors"])
+            shapes = ((weighted.shape[0], factors), (weighted.shape[1], factors))
+            if start is not None and (start[0].shape, start[1].shape) == shapes:
+                # continue from earlier factors (a refit on a little more data)
+                model.user_factors, model.item_factors = start[0].copy(), start[1].copy()
             model.fit(weighted, show_progress=False)
         self.user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)

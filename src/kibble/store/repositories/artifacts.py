@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from kibble.errors import NotFoundError
 from kibble.store.models import Artifact
+from kibble.store.repositories.sql import upsert
 
 
 class ArtifactRecords:
@@ -23,26 +24,21 @@ class ArtifactRecords:
         name: str = "",
         run_id: str | None = None,
         meta: dict[str, Any] | None = None,
-    ) -> Artifact:
-        """Idempotent: the same bytes recorded twice are one record."""
-        existing = self.find(digest)
-        if existing is not None:
-            return existing
-        try:
-            with self.session.begin_nested():
-                artifact = Artifact(
-                    project_id=self.project_id,
-                    digest=digest,
-                    media_type=media_type,
-                    size=size,
-                    name=name,
-                    run_id=run_id,
-                    meta=meta or {},
-                )
-                self.session.add(artifact)
-            return artifact
-        except sa.exc.IntegrityError:
-            return self.get(digest)
+    ) -> None:
+        """Idempotent: the same bytes recorded twice are one record (the first one)."""
+        self.session.execute(
+            upsert(self.session, Artifact)
+            .values(
+                project_id=self.project_id,
+                digest=digest,
+                media_type=media_type,
+                size=size,
+                name=name,
+                run_id=run_id,
+                meta=meta or {},
+            )
+            .on_conflict_do_nothing(index_elements=["project_id", "digest"])
+        )
 
     def find(self, digest: str) -> Artifact | None:
         return self.session.scalar(

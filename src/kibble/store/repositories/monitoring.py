@@ -1,17 +1,40 @@
-"""SQL for monitoring: metric points and the alert lifecycle. Every call names a project."""
+"""SQL for monitoring: metric points and the alert lifecycle. Every call names a project.
+
+The store knows points only by their shape (``PointRow``); ``kibble.monitoring.points``
+defines the domain type that satisfies it, so the adapter never imports the service.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from kibble.errors import NotFoundError, UsageError
-from kibble.monitoring.points import DEPLOYMENT_LABEL, Point, matches
 from kibble.store.models import Alert, AlertEvent, MetricPoint, utcnow
+
+DEPLOYMENT_LABEL = "deployment"
+"""The label copied into its own indexed column: a deployment's series are read often."""
+
+
+class PointRow(Protocol):
+    """What a metric point must offer to be stored (``kibble.monitoring.points.Point``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def window_start(self) -> datetime: ...
+    @property
+    def window_end(self) -> datetime: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+    @property
+    def labels_key(self) -> str: ...
 
 
 class MetricPoints:
@@ -19,7 +42,7 @@ class MetricPoints:
         self.session = session
         self.project_id = project_id
 
-    def write(self, points: Iterable[Point]) -> int:
+    def write(self, points: Iterable[PointRow]) -> int:
         """Insert points; a point for an already-recorded window replaces the old value."""
         rows = {(p.name, p.labels_key, p.window_start, p.window_end): p for p in points}
         if not rows:
@@ -58,11 +81,11 @@ class MetricPoints:
         *,
         since: datetime | None = None,
         until: datetime | None = None,
-        labels: dict[str, str] | None = None,
         prefix: str | None = None,
+        deployment: str | None = None,
         limit: int | None = None,
-    ) -> list[Point]:
-        """Points oldest first; ``labels`` keeps points carrying all the given labels."""
+    ) -> list[MetricPoint]:
+        """Rows oldest first (per name); the caller filters on labels other than deployment."""
         query = sa.select(MetricPoint).where(MetricPoint.project_id == self.project_id)
         if names:
             query = query.where(MetricPoint.name.in_(list(names)))
@@ -72,22 +95,12 @@ class MetricPoints:
             query = query.where(MetricPoint.window_start >= since)
         if until is not None:
             query = query.where(MetricPoint.window_start < until)
-        if labels and DEPLOYMENT_LABEL in labels:
-            query = query.where(MetricPoint.deployment == str(labels[DEPLOYMENT_LABEL]))
+        if deployment is not None:
+            query = query.where(MetricPoint.deployment == deployment)
         query = query.order_by(MetricPoint.name, MetricPoint.window_start)
         if limit is not None:
             query = query.limit(limit)
-        return [
-            Point(
-                name=row.name,
-                value=row.value,
-                window_start=row.window_start,
-                window_end=row.window_end,
-                labels={str(k): str(v) for k, v in row.labels.items()},
-            )
-            for row in self.session.scalars(query)
-            if matches(row.labels, labels)
-        ]
+        return list(self.session.scalars(query))
 
 
 class AlertRecords:

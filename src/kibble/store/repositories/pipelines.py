@@ -24,6 +24,7 @@ from kibble.store.models import (
     StepLog,
     StepRun,
 )
+from kibble.store.repositories.sql import upsert
 
 ACTIVE = ("pending", "running")
 
@@ -124,6 +125,19 @@ class RunRecords:
             )
         )
 
+    def update_step(self, run_id: str, name: str, **values: Any) -> None:
+        """Write ``values`` to one step run in a single UPDATE (no read first)."""
+        self.session.execute(
+            sa.update(StepRun)
+            .where(
+                StepRun.project_id == self.project_id,
+                StepRun.run_id == run_id,
+                StepRun.name == name,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
     def ensure_steps(self, run_id: str, names: Iterable[str]) -> None:
         existing = {s.name for s in self.steps(run_id)}
         for name in names:
@@ -146,16 +160,20 @@ class RunRecords:
     # -- logs and lineage ---------------------------------------------------------------
 
     def add_logs(self, run_id: str, step: str, lines: Sequence[dict[str, Any]]) -> None:
-        for line in lines:
-            self.session.add(
-                StepLog(
-                    project_id=self.project_id,
-                    run_id=run_id,
-                    step=step,
-                    level=str(line["level"])[:16],
-                    message=str(line["message"]),
-                    logged_at=line["at"],
-                )
+        if lines:
+            self.session.execute(
+                sa.insert(StepLog),
+                [
+                    {
+                        "project_id": self.project_id,
+                        "run_id": run_id,
+                        "step": step,
+                        "level": str(line["level"])[:16],
+                        "message": str(line["message"]),
+                        "logged_at": line["at"],
+                    }
+                    for line in lines
+                ],
             )
 
     def logs(self, run_id: str, step: str | None = None) -> builtins.list[StepLog]:
@@ -167,16 +185,23 @@ class RunRecords:
         return list(self.session.scalars(query.order_by(StepLog.logged_at, StepLog.created_at)))
 
     def add_edges(self, run_id: str, step: str, edges: Sequence[dict[str, Any]]) -> None:
+        """Replace the step's edges (a retried or resumed step records them anew)."""
         self.session.execute(
-            sa.delete(LineageEdge).where(
+            sa.delete(LineageEdge)
+            .where(
                 LineageEdge.project_id == self.project_id,
                 LineageEdge.run_id == run_id,
                 LineageEdge.step == step,
             )
+            .execution_options(synchronize_session=False)
         )
-        for edge in edges:
-            self.session.add(
-                LineageEdge(project_id=self.project_id, run_id=run_id, step=step, **edge)
+        if edges:
+            self.session.execute(
+                sa.insert(LineageEdge),
+                [
+                    {"project_id": self.project_id, "run_id": run_id, "step": step, **edge}
+                    for edge in edges
+                ],
             )
 
     def edges(
@@ -207,32 +232,28 @@ class Leases:
         self.project_id = project_id
 
     def acquire(self, run_id: str, key: str, owner: str, ttl_s: float, now: datetime) -> bool:
+        """Take the lease if it is free, ours already, or expired: one atomic statement."""
         expires = now + timedelta(seconds=ttl_s)
-        try:
-            with self.session.begin_nested():
-                self.session.add(
-                    StepLease(
-                        project_id=self.project_id,
-                        run_id=run_id,
-                        key=key,
-                        owner=owner,
-                        expires_at=expires,
-                    )
-                )
-            return True
-        except sa.exc.IntegrityError:
-            pass
-        result = self.session.execute(
-            sa.update(StepLease)
-            .where(
-                StepLease.project_id == self.project_id,
-                StepLease.run_id == run_id,
-                StepLease.key == key,
-                sa.or_(StepLease.owner == owner, StepLease.expires_at < now),
+        statement = (
+            upsert(self.session, StepLease)
+            .values(
+                project_id=self.project_id,
+                run_id=run_id,
+                key=key,
+                owner=owner,
+                expires_at=expires,
             )
-            .values(owner=owner, expires_at=expires)
+            .on_conflict_do_update(
+                index_elements=["run_id", "key"],
+                set_={"owner": owner, "expires_at": expires},
+                where=sa.and_(
+                    StepLease.project_id == self.project_id,
+                    sa.or_(StepLease.owner == owner, StepLease.expires_at < now),
+                ),
+            )
+            .returning(StepLease.id)
         )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        return self.session.execute(statement).first() is not None
 
     def renew(self, run_id: str, owner: str, ttl_s: float, now: datetime) -> None:
         self.session.execute(
@@ -247,12 +268,14 @@ class Leases:
 
     def release(self, run_id: str, key: str, owner: str) -> None:
         self.session.execute(
-            sa.delete(StepLease).where(
+            sa.delete(StepLease)
+            .where(
                 StepLease.project_id == self.project_id,
                 StepLease.run_id == run_id,
                 StepLease.key == key,
                 StepLease.owner == owner,
             )
+            .execution_options(synchronize_session=False)
         )
 
 

@@ -129,6 +129,18 @@ class ServedRequests:
             query = query.where(ServedRequest.user_id == user)
         return list(self.session.scalars(query.order_by(ServedRequest.ts.desc()).limit(limit)))
 
+    def arms(self, deployment: str, request_ids: Iterable[str]) -> dict[str, str]:
+        """The arm that answered each logged (live, not shadow) request id found."""
+        rows = self.session.execute(
+            sa.select(ServedRequest.request_id, ServedRequest.arm).where(
+                ServedRequest.project_id == self.project_id,
+                ServedRequest.deployment == deployment,
+                ServedRequest.request_id.in_(list(request_ids)),
+                ServedRequest.shadow_of.is_(None),
+            )
+        )
+        return {str(request_id): str(arm) for request_id, arm in rows}
+
     def since(self, since: datetime) -> list[ServedRequest]:
         return list(
             self.session.scalars(
@@ -170,6 +182,51 @@ class ServedRequests:
             )
         )
         return [(str(a), lat, bool(err), bool(sh)) for a, lat, err, sh in rows]
+
+    def window(self, deployment: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """Every logged answer of a deployment in ``[since, until)``: the monitor's input."""
+        columns = (
+            ServedRequest.request_id,
+            ServedRequest.user_id,
+            ServedRequest.arm,
+            ServedRequest.model_version,
+            ServedRequest.items,
+            ServedRequest.ts,
+            ServedRequest.latency_ms,
+            ServedRequest.error,
+            ServedRequest.shadow_of,
+        )
+        rows = self.session.execute(
+            sa.select(*columns)
+            .where(
+                ServedRequest.project_id == self.project_id,
+                ServedRequest.deployment == deployment,
+                ServedRequest.ts >= since,
+                ServedRequest.ts < until,
+            )
+            .order_by(ServedRequest.ts)
+        )
+        return [dict(row._mapping) for row in rows]
+
+    def feedback(self, deployment: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """Feedback on the answers ``window`` returns, joined by request id (whenever it came)."""
+        rows = self.session.execute(
+            sa.select(FeedbackEvent.request_id, FeedbackEvent.item_id, FeedbackEvent.event_type)
+            .join(
+                ServedRequest,
+                sa.and_(
+                    ServedRequest.project_id == FeedbackEvent.project_id,
+                    ServedRequest.request_id == FeedbackEvent.request_id,
+                ),
+            )
+            .where(
+                FeedbackEvent.project_id == self.project_id,
+                ServedRequest.deployment == deployment,
+                ServedRequest.ts >= since,
+                ServedRequest.ts < until,
+            )
+        )
+        return [dict(row._mapping) for row in rows]
 
     def purge_before(self, cutoff: datetime) -> int:
         result = self.session.execute(
