@@ -63,7 +63,7 @@ from kibble.k9s.simulate import (
 from kibble.pipelines import recheck_held, tick
 
 RUN_AT = clock_time(7, 0)
-OPEN, CLOSE = 8, 22  # the shop's busy hours, when customers visit
+OPEN, LAST = 8 * 60, 23 * 60 + 30  # the first and last wave of visits (minutes)
 WAVES = 6  # visits arrive in waves; the controller judges after each
 INCIDENT = Fault(delay_ms=1500.0, share=0.5)
 """The incident: half the answers wait 1.5 s on the request path (customers leave)."""
@@ -252,9 +252,9 @@ class Driver:
             httpx.AsyncClient(transport=transport, base_url="http://k9s", timeout=60) as http,
         ):
             waves = np.array_split(np.array(users), WAVES)
-            span = (CLOSE - OPEN) * 60 // WAVES
+            span = (LAST - OPEN) // (WAVES - 1)  # the last wave is in the day's last hour
             for i, wave in enumerate(waves):
-                self.clock.now = self.at(day, OPEN) + timedelta(minutes=i * span)
+                self.clock.now = self.at(day, 0) + timedelta(minutes=OPEN + i * span)
                 done = await visit(
                     http, self.shop, day, [int(u) for u in wave], self.clock.now, tallies
                 )
