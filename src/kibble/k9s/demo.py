@@ -519,7 +519,8 @@ def demo_factory(project: str, shop: Path) -> Factory:
       canary, judged by the rollout controller on real clicks, decides;
     - the canary goes 50% -> 100% on 200 impressions a step: a simulated day brings
       hundreds of visits, not the thousands a 10% step would need;
-    - the p99 guardrail is 300 ms, not 50: the storefront runs in-process on the same
+    - the p99 limit (the probe's and the canary's) is 300 ms, not 50: the storefront
+      runs in-process on the same
       two cores as the day's training, probes and customers, and measures what it meets.
       Customers start leaving at 300 ms (``k9s.response``), and the incident's 1.5 s
       answers are far past it."""
@@ -531,6 +532,7 @@ def demo_factory(project: str, shop: Path) -> Factory:
         beat_baseline=False,
         champion_tolerance=0.05,
         slice_tolerance={"warm": 0.1},
+        latency_sla_ms=300.0,
     )
     rollout = factory.deployments[DEPLOYMENT].model_copy(
         update={"steps": [50.0, 100.0], "min_samples": 200, "p99_latency_ms": 300.0}
