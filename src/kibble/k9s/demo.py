@@ -520,10 +520,9 @@ def demo_factory(project: str, shop: Path) -> Factory:
     - the canary goes 50% -> 100% on 200 impressions a step: a simulated day brings
       hundreds of visits, not the thousands a 10% step would need;
     - the p99 limit (the probe's and the canary's) is 300 ms, not 50: the storefront
-      runs in-process on the same
-      two cores as the day's training, probes and customers, and measures what it meets.
-      Customers start leaving at 300 ms (``k9s.response``), and the incident's 1.5 s
-      answers are far past it."""
+      runs in-process on the same two cores as the day's training, probes and customers,
+      and measures what it meets. Customers start leaving at 300 ms (``k9s.response``),
+      and the incident's 1.5 s answers are far past it."""
     factory = k9s_factory(project, shop)
     daily = factory.pipelines[DAILY]
     checked = {**daily.params, "tables": ["events", "products"]}
