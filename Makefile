@@ -12,10 +12,14 @@ PEERS_STAMP := $(PEERS)/.installed
 .PHONY: demo test lint typecheck unit bench peers clean install sysdeps lock
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
-	touch $(STAMP)
+	@echo "== 1/3 creating the virtualenv $(VENV) (first run only)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "== 2/3 updating pip"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "== 3/3 installing kibble and its dependencies ($(EXTRAS)): a few minutes the first time"
+	@$(BIN)/python -m pip install --progress-bar on -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+	@echo "== installed; 'source $(VENV)/bin/activate' puts kibble on your PATH"
 
 install: $(STAMP)
 

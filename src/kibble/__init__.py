@@ -3,13 +3,6 @@
 The public API lives here; everything else is internal and may move.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("kibble")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+local"
-
 from typing import TYPE_CHECKING, Any
 
 from kibble.errors import KibbleError
@@ -105,6 +98,13 @@ def __getattr__(name: str) -> Any:
     if name in _RENAMED:
         module_name, attr = _RENAMED[name]
         return getattr(import_module(module_name), attr)
+    if name == "__version__":  # importlib.metadata is slow to import; most commands never ask
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("kibble")
+        except PackageNotFoundError:  # pragma: no cover - a source tree without install
+            return "0.0.0+local"
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'kibble' has no attribute {name!r}")

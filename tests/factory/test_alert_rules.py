@@ -73,6 +73,11 @@ def test_apply_and_rollback_change_what_fires(ctx: Context) -> None:
     service.apply(ctx, make(alerts=[latency]))
     assert evaluate(ctx) == {"ctr-drop": "retired"}
     assert list_alerts(ctx) == []
+    idle = evaluate_rules_in_force(ctx, notifiers=[]).idle_notes()
+    assert idle == [
+        "rule p99: no system.latency_p99_ms points in its 1d window "
+        "(`kibble monitor` lists the recorded metrics)"
+    ]
 
 
 def test_a_rule_the_evaluator_cannot_run_refuses_the_apply(ctx: Context) -> None:

@@ -75,3 +75,54 @@ def test_quick_demo_tells_the_story_from_the_store(home: Path) -> None:
     assert rollout["policy"] == "canary"
     kinds = {a["kind"] for a in kibble(home, "alerts", "list", "--all")}
     assert {"data_late", "data_incorrect", "gate_failed"} <= kinds
+
+
+def demo_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kibble [ARGS]` as a reader runs it in ``folder``: no KIBBLE_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIBBLE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "kibble", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+        timeout=1400,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3000)  # two quick demos and a small one
+def test_demo_runs_are_safe_to_repeat(tmp_path: Path) -> None:
+    quick = demo_in(tmp_path, "demo", "--quick", "--until", "2026-11-30", "--json")
+    assert quick.returncode == 0, quick.stderr
+    home = tmp_path / ".kibble" / "demo-quick"
+    assert json.loads(quick.stdout)["home"] == str(home)
+    # the same run again: reused, said so, nothing redone
+    again = demo_in(tmp_path, "demo", "--quick", "--until", "2026-11-30")
+    assert again.returncode == 0, again.stderr
+    assert f"reused the finished demo-quick run in {home}" in again.stdout
+    assert "Versions" in again.stdout  # its summary is shown again
+    # another size gets a home of its own and leaves the quick one alone
+    before = (home / "demo.json").read_text()
+    small = demo_in(
+        tmp_path,
+        "demo",
+        "--days",
+        "2",
+        "--products",
+        "1000",
+        "--users",
+        "500",
+        "--until",
+        "2026-11-30",
+    )
+    assert small.returncode == 0, small.stderr
+    assert (tmp_path / ".kibble" / "demo-2d-1000p-500u" / "demo.json").exists()
+    assert (home / "demo.json").read_text() == before
+    # other days in the same size start that home afresh, and say so
+    later = demo_in(tmp_path, "demo", "--quick", "--until", "2026-12-01", "--json")
+    assert later.returncode == 0, later.stderr
+    assert json.loads(later.stdout)["days"][-1]["date"] == "2026-12-01"
+    # a home holding one size refuses another: never overwrite another run's data
+    refused = demo_in(tmp_path, "--home", str(home), "demo", "--days", "2", "--until", "2026-11-30")
+    assert refused.returncode == 2 and "holds the demo-quick run" in refused.stderr

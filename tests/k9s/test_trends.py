@@ -3,6 +3,7 @@ ingested under the ``trends`` contract like any source (a bad day is held)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,3 +86,20 @@ def test_files_and_http_are_ingested_and_a_bad_day_is_held(tmp_path: Path) -> No
         assert "rejected" in {r.name for r in held.results if r.failed}
     finally:
         context.close()
+
+
+def test_kibble_k9s_trends_publishes_every_day(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kibble.cli.main import app
+    from kibble.k9s.simulate import save_config
+
+    out = tmp_path / "shop"
+    save_config(CONFIG, out)
+    result = CliRunner().invoke(
+        app, ["--home", str(tmp_path / "home"), "k9s", "trends", "--out", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    files = [Path(p) for p in json.loads(result.stdout)["files"]]
+    assert [f.parent.name for f in files] == [f"date=2026-12-0{d}" for d in (1, 2, 3)]
+    assert pl.read_csv(files[0]).columns == TRENDS.column_names

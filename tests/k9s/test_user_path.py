@@ -98,10 +98,12 @@ def test_the_loop_from_outside(tmp_path: Path) -> None:
 
 def _serve_until_decided(user: User) -> None:
     port = free_port()
+    # a public storefront: the server's signed request ids are the proof of a click
+    env = {**user.env, "KIBBLE_SERVING__PUBLIC_FEEDBACK": "true"}
     server = subprocess.Popen(
         [*KIBBLE, "serve", "--model", "k9s-recs", "--deployment", "k9s", "--port", str(port),
          "--controller-interval", "0.2", "--poll", "0.2"],
-        cwd=user.cwd, env=user.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=user.cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

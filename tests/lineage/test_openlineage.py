@@ -292,14 +292,16 @@ def test_dataset_names_follow_the_naming_spec() -> None:
 def test_every_event_of_a_k9s_day_is_valid_and_the_graph_joins(
     tmp_path: Path, context: Context
 ) -> None:
+    from kibble.factory.service import apply
     from kibble.k9s import SimConfig
     from kibble.k9s.daily import REF, daily
+    from kibble.k9s.factory import DEPLOYMENT, MODEL, k9s_factory
     from kibble.k9s.simulate import simulate
 
     shop = tmp_path / "shop"
     simulate(SimConfig(products=200, users=300, days=2, sessions_per_user=0.5), shop)
-    home = str(context.settings.home)
-    params = {"shop": str(shop), "day": "2026-12-02", "users": 100, "home": home}
+    apply(context, k9s_factory(context.project, shop))
+    params = {"day": "2026-12-02", "model": MODEL, "deployment": DEPLOYMENT, "candidates": {}}
     assert run_pipeline(daily, params, context=context, ref=REF).status == "succeeded"
     events = read_events(events_file(context.settings))
     for event in events:

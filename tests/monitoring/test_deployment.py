@@ -62,6 +62,14 @@ def traffic(at: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return rows, feedback
 
 
+def as_log(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows as the columns ``ServedRequests.window`` returns (``items`` as JSON text)."""
+    names = ("request_id", "arm", "model_version", "items", "ts", "latency_ms", "error")
+    log = {name: [row.get(name) for row in rows] for name in (*names, "shadow_of")}
+    log["items"] = [json.dumps(items) for items in log["items"]]
+    return log
+
+
 def feedback_frame(feedback: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(feedback).select("request_id", "item_id", "event_type")
 
@@ -73,8 +81,11 @@ def by_arm(points: list[Any], name: str) -> dict[str, float]:
 def test_per_arm_metrics_from_a_hand_built_log() -> None:
     at = datetime(2026, 11, 10, 12, tzinfo=UTC)
     rows, feedback = traffic(at)
-    served, requests = log_frames(rows)
+    served, requests = log_frames(as_log(rows))
     assert served.height == 200  # 40 answers shown x 5 items; the failure and shadow not
+    assert served["score"].max() == 1.0
+    plain = as_log([{**rows[0], "items": ["3", "4"]}])  # a log of ids without scores
+    assert log_frames(plain)[0]["item_id"].to_list() == ["3", "4"]
     points = model_metrics(served, feedback_frame(feedback), catalog_size=20)
     assert by_arm(points, "model.impressions") == {FAST: 100, SLOW: 100}
     assert by_arm(points, "model.ctr") == {FAST: 0.10, SLOW: 0.02}

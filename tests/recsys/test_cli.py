@@ -97,6 +97,7 @@ def test_evaluate_table_output_marks_baseline(files: Path, home: Path) -> None:
     assert "recorded as run" in result.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_reads_a_shops_own_products_and_counts_chosen_users(
     files: Path, home: Path
 ) -> None:
@@ -110,10 +111,16 @@ def test_evaluate_reads_a_shops_own_products_and_counts_chosen_users(
     products.with_columns(pl.format("i{}", pl.col("item_id") - 1).alias("item_id")).write_csv(
         files / "products.csv"
     )
+    events = pl.read_parquet(files / "events.parquet")
+    feed = events.group_by(pl.col("timestamp").dt.date().cast(pl.String).alias("date"), "item_id")
+    feed.len().select(
+        "date", pl.lit("product").alias("kind"), pl.col("item_id").alias("key"),
+        pl.col("len").alias("mentions"),
+    ).write_csv(files / "trends.csv")  # fmt: skip
     result = kibble(
         "recsys", "evaluate", "-i", str(files / "events.parquet"), "--event-col", "event",
-        "--items", str(files / "products.csv"), "--models", "popularity,content",
-        "--no-tune", "--users", "all", "--json", home=home,
+        "--items", str(files / "products.csv"), "--trends", str(files / "trends.csv"),
+        "--models", "content,hybrid", "--no-tune", "--users", "all", "--json", home=home,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -121,6 +128,7 @@ def test_evaluate_reads_a_shops_own_products_and_counts_chosen_users(
     content = report["models"][1]
     assert content["intervals"]["ndcg@10"][0] <= content["metrics"]["ndcg@10"]
     assert set(content["vs_baseline"]["ndcg@10"]) == {"difference", "low", "high"}
+    assert "external" in report["models"][2]["learned"]["weights"]  # the feed is a member
     cold = kibble(
         "recsys", "evaluate", "-i", str(files / "events.parquet"), "--event-col", "event",
         "--models", "popularity", "--no-tune", "--users", "cold", home=home,

@@ -14,14 +14,13 @@ from kibble.errors import ConflictError, NotFoundError, QuotaExceededError
 from kibble.rollouts import service
 from kibble.rollouts.controller import ArmMetrics
 from kibble.serving.app import create_app
-from kibble.serving.feedback import accept
 from kibble.serving.pointers import resolve_aliases
 from kibble.serving.routing import RoutingSpec
 from kibble.store.models import Deployment
 from kibble.store.repositories.auth import Quotas
 from kibble.store.repositories.deployments import Deployments
 from kibble.store.repositories.serving import Rollouts
-from tests.serving.helpers import register_versions
+from tests.serving.helpers import register_versions, serving_headers
 
 GOOD = ArmMetrics(5000, 0, 10.0, 5000, 500)
 
@@ -80,8 +79,9 @@ def test_replay_estimates_from_logged_traffic(context: Context) -> None:
                         "request_id": served["request_id"],
                     }
                 )
-        accept(context, events)
-        app.state.holder  # noqa: B018 - keep the app alive until the log is flushed
+        # through the app, which attributes each click from its signed request id
+        r = client.post("/v1/feedback", json={"events": events}, headers=serving_headers(context))
+        assert r.json()["attributed"] == len(events)
     since = datetime.now(UTC) - timedelta(hours=1)
     champion_only = RoutingSpec("canary", "recs:2", holdout_share=0.0)
     baseline_only = RoutingSpec("canary", "recs:1", holdout_share=0.0)

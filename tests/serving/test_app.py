@@ -102,6 +102,7 @@ def test_metrics_have_arm_labels_and_no_users(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert "kibble_requests_total{" in text and 'arm="recs:' in text
     assert "u9" not in text and "kibble_latency_seconds_bucket" in text
+    assert "kibble_request_log_queued " in text  # what a kill -9 would lose, live
 
 
 def test_rollout_swaps_models_without_restart(client: TestClient, context: Context) -> None:

@@ -126,3 +126,24 @@ def test_a_server_that_fails_to_start_stops_its_writer(context: Context) -> None
         pass
     writer = app.state.requests._proc
     assert writer is not None and writer.poll() == 0
+
+
+def test_the_writer_commits_what_a_killed_server_had_piped(backend: Context) -> None:
+    """The server is gone (its end of the acknowledgements is closed): the writer still
+    commits every batch left in its pipe, then ends cleanly at EOF."""
+    import subprocess
+
+    import orjson
+
+    from kibble.serving.requestlog import WRITER
+
+    writer = subprocess.Popen(WRITER, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert writer.stdin is not None and writer.stdout is not None
+    writer.stdout.close()  # the dead server's reading end
+    url = backend.store.engine.url.render_as_string(hide_password=False)
+    lines = [orjson.dumps({"database_url": url, "project_id": backend.project_id})]
+    lines += [b"%d %s" % (n, orjson.dumps([row(f"k{n}a"), row(f"k{n}b")])) for n in range(3)]
+    writer.stdin.write(b"\n".join(lines) + b"\n" + b'9 [{"request_id": "cut')  # cut mid-line
+    writer.stdin.close()
+    assert writer.wait(timeout=60) == 0
+    assert stored(backend) == sorted(f"k{n}{x}" for n in range(3) for x in "ab")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from kibble.api.dashboard import release_for_ui
 from kibble.context import Context
+from kibble.data.ingest import ingest
 from kibble.monitoring.points import Point
 from kibble.monitoring.store import record_metrics
 from kibble.pipelines import Pipeline, hold, run_pipeline, step
@@ -34,6 +36,7 @@ from kibble.store.repositories.data import DataRecords
 from kibble.store.repositories.registry import Registry
 from kibble.store.repositories.serving import ServedRequests
 from kibble.ui.app import Principal, create_ui
+from tests.data.helpers import products
 
 
 @pytest.fixture
@@ -205,6 +208,15 @@ def test_model_page_shows_metrics_side_by_side(client: TestClient, context: Cont
     assert "<th>ab.ctr_diff</th><th>ndcg@10</th>" in header and "ab.day" not in header
     assert [row[-2:] for row in versions] == [["0.02", "0.2"], ["0.01", "0.1"]]
     assert 'data-spec="spec-metrics-by-version"' in html
+    rates = _spec(html, "metrics-by-version")
+    assert rates["xaxis"]["categoryarray"] == ["v1", "v2"]  # versions in order, as labels
+    assert all(max(abs(y) for y in s["y"]) <= 1 for s in rates["series"])  # one unit
+
+
+def _spec(html: str, section: str) -> dict[str, Any]:
+    text = html.split(f'id="spec-{section}">')[1].split("</script>")[0]
+    spec: dict[str, Any] = json.loads(text)
+    return spec
 
 
 def test_held_run_shows_reasons_and_dag(client: TestClient, context: Context) -> None:
@@ -499,6 +511,28 @@ def test_explain_shows_what_was_served(client: TestClient, context: Context) -> 
     assert "no served request" in client.get("/explain?request=nope").text
 
 
+def test_explain_names_products_by_title(client: TestClient, context: Context) -> None:
+    ingest(context, products(5), "products")
+    with context.store.session() as s:
+        ServedRequests(s, context.project_id).add_many(
+            [
+                {
+                    "request_id": "req-2",
+                    "deployment": "home",
+                    "user_id": "u7",
+                    "arm": "champion",
+                    "model_version": "knn-v3",
+                    "probability": 1.0,
+                    "items": [{"item_id": "3", "score": 0.9, "reasons": ["because of 1 (62%)"]}],
+                    "ts": datetime.now(UTC),
+                }
+            ]
+        )
+    sign_in(client, "viewer-token")
+    [row] = _cells(client.get("/explain?request=req-2").text, "served-items")
+    assert row[1] == "toy 3 (3)" and row[3] == "because of toy 1 (1) (62%)"
+
+
 def test_run_links_to_model_then_deployment_and_lineage(
     client: TestClient, context: Context
 ) -> None:
@@ -513,6 +547,14 @@ def test_run_links_to_model_then_deployment_and_lineage(
     assert 'href="/deployments?name=home" id="deployment-home"' in model_html
     assert 'href="/lineage?model=recommender&amp;version=2" id="lineage-2"' in model_html
     assert "Deployment home of model recommender" in client.get("/deployments?name=home").text
+    # the version's lineage: a left-to-right graph of labelled nodes, arrows for edges
+    graph = _spec(client.get("/lineage?model=recommender&version=2").text, "lineage-graph")
+    kinds = {trace["name"]: trace for trace in graph["traces"]}
+    assert {"version", "run"} <= set(kinds)
+    assert kinds["run"]["x"][0] < kinds["version"]["x"][0]  # made from: on the left
+    assert kinds["version"]["text"][0].startswith("version ")
+    assert graph["annotations"] and all(a["showarrow"] for a in graph["annotations"])
+    assert graph["xaxis"]["showticklabels"] is False  # no numeric axis to misread
 
 
 def _check(name: str, status: str, partition: str, at: datetime, **observed: Any) -> dict[str, Any]:

@@ -11,15 +11,17 @@ import getpass
 import ipaddress
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from kibble.client import Client
+    from kibble.config import Settings
+    from kibble.context import Context
+
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
-from kibble.client import Client
-from kibble.config import Settings
-from kibble.context import Context
 
 admin_app = typer.Typer(help="Bootstrap and manage a project's people (local, on the server).")
 members_app = typer.Typer(help="Members of the project and their roles.")
@@ -43,6 +45,8 @@ def _columns(row: Any, skip: tuple[str, ...] = ("token_hash",)) -> dict[str, Any
 
 
 def _remote(settings: Settings) -> Client | None:
+    from kibble.client import Client
+
     if not settings.api_url:
         return None
     explicit = settings.sources.get("project", "default") != "default"

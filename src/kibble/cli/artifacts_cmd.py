@@ -4,10 +4,8 @@ from pathlib import Path
 
 import typer
 
-from kibble.artifacts.formats import SUFFIXES, check_upload
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
-from kibble.store.repositories import ArtifactRecords
 
 app = typer.Typer(help="Store and fetch content-addressed artifacts.")
 
@@ -27,6 +25,8 @@ def put(
 
     Only files that load safely are taken (.npz/.npy without pickle, Parquet, JSON).
     """
+    from kibble.artifacts.formats import SUFFIXES, check_upload
+
     media_type = media_type or SUFFIXES.get(path.suffix.lower(), "application/octet-stream")
     data = path.read_bytes()
     check_upload(data, media_type)
@@ -57,6 +57,8 @@ def list_(
     as_json: bool = JsonOption,
 ) -> None:
     """List this project's artifacts, newest first."""
+    from kibble.store.repositories import ArtifactRecords
+
     context = state(ctx).context()
     with context.store.session() as session:
         rows = [

@@ -4,7 +4,6 @@ import typer
 
 from kibble.cli.output import JsonOption, print_json, print_table
 from kibble.cli.state import state
-from kibble.config import _flatten
 
 app = typer.Typer(help="Inspect the effective settings and where each value came from.")
 
@@ -12,6 +11,8 @@ app = typer.Typer(help="Inspect the effective settings and where each value came
 @app.command("show")
 def show(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Print every setting, its value and its source (default, file, env or cli)."""
+    from kibble.config import _flatten
+
     settings = state(ctx).settings()
     flat = _flatten(settings.public_dict())
     sources = settings.sources

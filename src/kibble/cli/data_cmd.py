@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from kibble.cli.output import JsonOption, console, emit, print_json, print_table
+from kibble.cli.output import JsonOption, console, emit, print_json, print_table, working
 from kibble.cli.state import state
 from kibble.errors import DataQualityError, UsageError
 
@@ -79,7 +79,7 @@ def ingest(
         records_path=records_path,
         allow_private_urls=context.settings.allow_private_urls,
     )
-    with console.status(f"loading {table or declared}..."):
+    with working(f"loading {table or declared}", as_json):
         if declared is not None:
             result = ingest_source(
                 context,

@@ -4,7 +4,6 @@ import typer
 
 from kibble.cli.output import JsonOption, console, print_json
 from kibble.cli.state import state
-from kibble.store import Store, migrate
 
 app = typer.Typer(help="Operate the metadata store (migrations, status).")
 
@@ -12,6 +11,8 @@ app = typer.Typer(help="Operate the metadata store (migrations, status).")
 @app.command("upgrade")
 def upgrade(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Apply pending migrations. Safe to run from several replicas at once."""
+    from kibble.store import Store, migrate
+
     settings = state(ctx).settings()
     store = Store.open(settings, migrate_schema=False)
     applied = store.upgrade()
@@ -29,6 +30,8 @@ def upgrade(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 @app.command("status")
 def status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Show the schema revision of the store against the newest one this kibble knows."""
+    from kibble.store import Store, migrate
+
     settings = state(ctx).settings()
     store = Store.open(settings, migrate_schema=False)
     current = sorted(migrate.current_revisions(store.engine))
@@ -51,6 +54,8 @@ def revision(
     branch_label: str | None = typer.Option(None, "--branch-label"),
 ) -> None:
     """(developers) Autogenerate a migration from the models into the source tree."""
+    from kibble.store import Store, migrate
+
     settings = state(ctx).settings()
     store = Store.open(settings, migrate_schema=False)
     migrate.new_revision(store.engine, message, rev_id, head=head, branch_label=branch_label)

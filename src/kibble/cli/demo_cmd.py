@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import Progress
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 from kibble.cli.output import JsonOption, console, print_json, print_table
 from kibble.cli.state import CliState, state
@@ -50,6 +52,8 @@ def simulate_cmd(
     (tables products, users, orders) and one landing folder per day.
     """
     from datetime import date
+
+    from rich.progress import Progress
 
     from kibble.k9s.simulate import simulate
 
@@ -109,6 +113,36 @@ def redeliver_cmd(
         console.print(f"re-delivered {result.date}: {result.events} events -> {result.path}")
 
 
+@app.command("trends")
+def trends_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="a folder written by `kibble k9s simulate`"),
+    serve: bool = typer.Option(False, "--serve", help="then serve the feed over HTTP"),
+    port: int = typer.Option(8765, "--port", help="port for --serve (127.0.0.1)"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Publish the external trends feed for every simulated day: mentions per category and
+    product (seasonal, bursty) in OUT/trends/date=YYYY-MM-DD/trends.csv, ingestible as the
+    built-in `trends` table; --serve also serves it over HTTP until interrupted."""
+    from kibble.k9s.simulate import load_shop
+    from kibble.k9s.trends import serve_trends, write_all_trends
+
+    paths = write_all_trends(load_shop(out), out)
+    if as_json:
+        print_json({"files": [str(p) for p in paths]})
+    else:
+        console.print(f"wrote {len(paths)} day(s) of the trends feed under {out / 'trends'}")
+    if serve:
+        import time
+
+        with serve_trends(out, port) as base:
+            console.print(f"serving {base}/trends/date=YYYY-MM-DD/trends.csv (Ctrl-C stops)")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return
+
+
 @app.command("config")
 def config_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="a folder written by `kibble k9s simulate`"),
@@ -146,6 +180,10 @@ def demo(
     Default faults: a late partition (the run holds, then resumes), a cats launch (the
     team changes the factory: `plan`, `apply`) and a latency incident (a fault slows
     serving). Uses --home (default ./.kibble).
+
+    Each size runs in a home of its own (.kibble/demo, .kibble/demo-quick, ...) unless
+    --home or KIBBLE_HOME names one. The same run again reuses the finished one there;
+    other days or an unfinished run start that home afresh; it says which.
     """
     from kibble.k9s.demo import day_line, default_scenarios, run_demo
 
@@ -188,17 +226,47 @@ def demo(
     marker = {"size": size, "config": json.loads(config.to_json()), "ran_at": _now()}
     (home / MARKER).write_text(json.dumps(marker))
     context = cli.context()
-    with Progress(console=console, transient=True, disable=as_json) as progress:
-        task = progress.add_task("running the K9s shop", total=days)
+    with _day_progress(days, quiet=as_json) as progress:
+        task = progress.add_task("starting", total=days, day=f"1/{days}")
 
         def on_day(entry: dict[str, object]) -> None:
             progress.advance(task)
+            done = int(progress.tasks[0].completed)
+            progress.update(task, day=f"{min(done + 1, days)}/{days}")
             if not as_json:
                 console.print(day_line(entry), highlight=False)
 
-        summary = run_demo(home, config, context=context, on_day=on_day)
+        def on_step(what: str) -> None:
+            progress.update(task, description=what)
+
+        summary = run_demo(home, config, context=context, on_day=on_day, on_step=on_step)
     (home / MARKER).write_text(json.dumps({**marker, "summary": summary}, default=str))
     _show(summary, as_json)
+
+
+def _day_progress(days: int, *, quiet: bool) -> Progress:
+    """Day n of N, what the day is doing, a bar and the time left (estimated from the days
+    done); only on a terminal, never with --json."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("day {task.fields[day]}"),
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TextColumn("about"),
+        TimeRemainingColumn(),
+        TextColumn("left"),
+        console=console,
+        transient=True,
+        disable=quiet or not console.is_terminal,
+    )
 
 
 MARKER = "demo.json"

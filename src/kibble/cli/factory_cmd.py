@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
+if TYPE_CHECKING:
+    from kibble.context import Context
+
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
-from kibble.context import Context
 from kibble.errors import UsageError
-from kibble.factory import service
-from kibble.factory.diff import KINDS
-from kibble.factory.dry_run import dry_run
-from kibble.factory.entrypoints import entrypoint_findings
-from kibble.factory.load import git_info, load_definition
-from kibble.factory.validate import validate as validate_definition
 
 app = typer.Typer(help="History and rollback of applied factory versions.")
 
@@ -31,6 +27,8 @@ def _context_for(ctx: typer.Context, project: str) -> Context:
 
 def _project_context(ctx: typer.Context) -> Context:
     """The project named by flags/env, else the one of ./factory.py when there is one."""
+    from kibble.factory.load import load_definition
+
     try:
         factory, _ = load_definition(None)
     except UsageError:
@@ -43,6 +41,8 @@ def init(
     force: bool = typer.Option(False, "--force", help="overwrite an existing factory.py"),
 ) -> None:
     """Scaffold a factory definition (the K9s example, with comments that teach)."""
+    from importlib.resources import files
+
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "factory.py"
     if target.exists() and not force:
@@ -67,6 +67,12 @@ def validate(
 
     Fits a CI job: errors fail the job, warnings are printed. With --dry-run each pipeline
     runs on a small sample in a throwaway home, never touching production state."""
+    from kibble.factory import service
+    from kibble.factory.dry_run import dry_run
+    from kibble.factory.entrypoints import entrypoint_findings
+    from kibble.factory.load import load_definition
+    from kibble.factory.validate import validate as validate_definition
+
     factory, found = load_definition(path)
     findings = validate_definition(factory) + entrypoint_findings(factory, found.parent)
     if dry:
@@ -92,6 +98,10 @@ def plan(ctx: typer.Context, path: Path | None = PathArg, as_json: bool = JsonOp
     """Show what `kibble apply` would change against the applied version: per kind (lake
     contracts, sources, schedules, promotion gates, rollout policies, alerts), then each
     changed setting."""
+    from kibble.factory import service
+    from kibble.factory.diff import KINDS
+    from kibble.factory.load import load_definition
+
     factory, _ = load_definition(path)
     context = _context_for(ctx, factory.project)
     result = service.plan(context, factory)
@@ -129,6 +139,9 @@ def apply(
     as_json: bool = JsonOption,
 ) -> None:
     """Apply the definition atomically as a new factory version (no-op if unchanged)."""
+    from kibble.factory import service
+    from kibble.factory.load import git_info, load_definition
+
     factory, found = load_definition(path)
     context = _context_for(ctx, factory.project)
     version, created = service.apply(
@@ -151,6 +164,8 @@ def apply(
 @app.command("history")
 def history(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List applied factory versions, newest first."""
+    from kibble.factory import service
+
     rows = [
         {
             "version": v.version,
@@ -176,6 +191,8 @@ def show(
     ctx: typer.Context, version: int | None = typer.Argument(None), as_json: bool = JsonOption
 ) -> None:
     """Print an applied definition (default: the active one)."""
+    from kibble.factory import service
+
     context = _project_context(ctx)
     found = service.get_version(context, version) if version else service.active(context)
     if found is None:
@@ -194,6 +211,8 @@ def rollback(
     as_json: bool = JsonOption,
 ) -> None:
     """Restore an earlier version's contracts, schedules and policies (a new version)."""
+    from kibble.factory import service
+
     restored, created = service.rollback(_project_context(ctx), version)
     if as_json:
         print_json({"version": restored.version, "restored_from": version, "created": created})

@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from sqlalchemy import select
 
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
 from kibble.errors import UsageError
-from kibble.store.models import ModelVersion, RegisteredModel
-from kibble.store.repositories.registry import Registry
 
 app = typer.Typer(
     help=(
@@ -26,6 +23,11 @@ app = typer.Typer(
 @app.command("list")
 def list_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List registered models with their latest version and champion."""
+    from sqlalchemy import select
+
+    from kibble.store.models import ModelVersion, RegisteredModel
+    from kibble.store.repositories.registry import Registry
+
     context = state(ctx).context()
     rows = []
     with context.store.session() as s:

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from kibble.monitoring.points import Point
 
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
-from kibble.monitoring.alerts import (
-    ACTIVE,
-    ack_alert,
-    evaluate_rules_in_force,
-    get_alert,
-    list_alerts,
-)
-from kibble.monitoring.points import Point, labels_key
-from kibble.monitoring.sparkline import sparkline
-from kibble.monitoring.store import query_metrics
 
 alerts_app = typer.Typer(
     help=(
@@ -34,6 +26,8 @@ alerts_app = typer.Typer(
 def _table(title: str, columns: list[tuple[str, bool]], rows: list[list[str]]) -> None:
     """A table whose ``wrap`` columns (messages, labels) share the width left over; the
     others (ids, names, sparklines) are never cut, so an id can be copied to `ack`."""
+    from rich.table import Table
+
     widths = [
         max([len(name), *(len(row[i]) for row in rows)]) for i, (name, _) in enumerate(columns)
     ]
@@ -55,6 +49,8 @@ def _table(title: str, columns: list[tuple[str, bool]], rows: list[list[str]]) -
 
 
 def _series(points: list[Point]) -> list[dict[str, Any]]:
+    from kibble.monitoring.points import labels_key
+
     grouped: dict[tuple[str, str], list[Point]] = {}
     for point in points:
         grouped.setdefault((point.name, labels_key(point.labels)), []).append(point)
@@ -107,6 +103,9 @@ def monitor(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from kibble.monitoring.sparkline import sparkline
+    from kibble.monitoring.store import query_metrics
+
     context = state(ctx).context()
     labels = {"deployment": deployment} if deployment else None
     rows = _series(query_metrics(context, None, since, labels, prefix=metric))
@@ -185,6 +184,8 @@ def list_(
     as_json: bool = JsonOption,
 ) -> None:
     """Active alerts (open or acknowledged), newest first; --all adds resolved ones."""
+    from kibble.monitoring.alerts import ACTIVE, list_alerts
+
     context = state(ctx).context()
     rows = list_alerts(context, None if show_all else ACTIVE, kind=kind, limit=limit)
     if as_json:
@@ -222,6 +223,8 @@ def show(
 ) -> None:
     """One alert with its evidence (the numbers behind it) and its history: raised,
     repeated, escalated, acked, notify_failed, resolved."""
+    from kibble.monitoring.alerts import get_alert
+
     data = get_alert(state(ctx).context(), alert_id)
     if as_json:
         print_json(data)
@@ -250,6 +253,8 @@ def ack(
 ) -> None:
     """Acknowledge an alert: it stays active until its condition clears, but shows that
     someone owns it. Recorded in the audit trail."""
+    from kibble.monitoring.alerts import ack_alert
+
     data = ack_alert(state(ctx).context(), alert_id, note)
     if as_json:
         print_json(data)
@@ -262,6 +267,8 @@ def evaluate(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Evaluate the rules in force on stored metrics now: the applied factory's `alerts`
     (the defaults when it declares none). Raises what breaches, resolves what cleared;
     `kibble monitor run` does the same after recording a deployment's metrics."""
+    from kibble.monitoring.alerts import evaluate_rules_in_force
+
     done = evaluate_rules_in_force(state(ctx).context())
     rows = [
         {
@@ -284,6 +291,17 @@ def evaluate(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             "alert_id": outcome.alert["id"],
         }
         for outcome in done.retired
+    ]
+    rows += [
+        {
+            "rule": rule.name,
+            "labels": {},
+            "value": None,
+            "firing": False,
+            "action": f"no {rule.metric} points",
+            "alert_id": "",
+        }
+        for rule in done.idle
     ]
     emit(
         rows,

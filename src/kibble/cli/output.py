@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,18 @@ def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+@contextmanager
+def working(message: str, quiet: bool) -> Iterator[Callable[[str], None]]:
+    """A spinner saying what a long command is doing, on stderr (stdout stays for
+    --json) and only on a terminal; ``quiet`` (--json) turns it off. Yields a function
+    that updates the message with the current step."""
+    if quiet or not err_console.is_terminal:
+        yield lambda _msg: None
+        return
+    with err_console.status(message) as status:
+        yield lambda msg: status.update(f"{message}: {msg}")
 
 
 def print_json(data: Any) -> None:

@@ -5,20 +5,17 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from kibble.pipelines.runner import RunResult
+    from kibble.store.models import Run, StepRun
 
 from kibble.cli.output import JsonOption, console, emit, print_json, print_table
 from kibble.cli.state import state
 from kibble.errors import UsageError
-from kibble.lineage import downstream, upstream
-from kibble.pipelines import load_pipeline, reap_crashed, release, resume_run, run_pipeline
-from kibble.pipelines.loading import canonical_ref
-from kibble.pipelines.runner import RunResult
-from kibble.pipelines.schedules import add_schedule, recheck_held, set_paused, tick
-from kibble.store.models import Run, StepRun
-from kibble.store.repositories.pipelines import RunRecords, Schedules
 
 runs_app = typer.Typer(help="Inspect pipeline runs: list, show, logs, compare, release.")
 schedules_app = typer.Typer(help="Cron schedules and data triggers that start pipelines.")
@@ -79,6 +76,10 @@ def run(
     Finished steps with a matching cache key are reused. Exit 0 when it succeeds,
     1 when it fails, 3 when a gate held it (`kibble runs release RUN --reason ...`).
     A crashed run continues with `kibble run --resume RUN`."""
+    from kibble.pipelines import load_pipeline, resume_run, run_pipeline
+    from kibble.pipelines.loading import canonical_ref
+    from kibble.store.repositories.pipelines import RunRecords, Schedules
+
     context = state(ctx).context()
     params = parse_params(param)
     if schedule:
@@ -119,6 +120,7 @@ def _run_dict(run: Run) -> dict[str, Any]:
     took = run.metrics.get("duration_s")
     return {
         "run_id": run.id,
+        "kind": run.kind,
         "pipeline": run.pipeline,
         "status": run.status,
         "params": run.params,
@@ -151,17 +153,26 @@ def runs_list(
     ctx: typer.Context,
     pipeline: str | None = typer.Option(None, "--pipeline", help="only this pipeline"),
     status: str | None = typer.Option(None, "--status", help="e.g. held, failed, crashed"),
+    kind: str = typer.Option(
+        "pipeline",
+        "--kind",
+        help="pipeline, evaluation, training, tuning, tuning-trial, or all (the recsys "
+        "commands record theirs as runs too)",
+    ),
     limit: int = typer.Option(50, min=1, max=10_000),
     as_json: bool = JsonOption,
 ) -> None:
     """List runs, newest first. Runs whose process died show as crashed."""
+    from kibble.pipelines import reap_crashed
+    from kibble.store.repositories.pipelines import RunRecords
+
     context = state(ctx).context()
     reap_crashed(context)
     with context.store.session() as session:
         rows = [
             _run_dict(r)
             for r in RunRecords(session, context.project_id).list(
-                pipeline=pipeline, status=status, limit=limit
+                pipeline=pipeline, status=status, kind=None if kind == "all" else kind, limit=limit
             )
         ]
     emit(
@@ -180,6 +191,9 @@ def runs_show(
     as_json: bool = JsonOption,
 ) -> None:
     """A run's parameters, code version, environment and every step."""
+    from kibble.pipelines import reap_crashed
+    from kibble.store.repositories.pipelines import RunRecords
+
     context = state(ctx).context()
     reap_crashed(context)
     with context.store.session() as session:
@@ -231,6 +245,8 @@ def runs_logs(
     as_json: bool = JsonOption,
 ) -> None:
     """Log lines the run's steps wrote (kibble.pipelines.log, warnings, tracebacks)."""
+    from kibble.store.repositories.pipelines import RunRecords
+
     context = state(ctx).context()
     with context.store.session() as session:
         records = RunRecords(session, context.project_id)
@@ -254,6 +270,8 @@ def runs_compare(
     as_json: bool = JsonOption,
 ) -> None:
     """What differs between two runs: parameters, code, metrics and step outputs."""
+    from kibble.store.repositories.pipelines import RunRecords
+
     context = state(ctx).context()
     with context.store.session() as session:
         records = RunRecords(session, context.project_id)
@@ -299,6 +317,8 @@ def runs_recheck(
     """Re-check every held run now (the data was fixed): each whose gate passes goes on to
     the end; the rest stay held. The scheduler does this by itself every
     pipelines.held_recheck_s seconds."""
+    from kibble.pipelines.schedules import recheck_held
+
     context = state(ctx).context()
     results = recheck_held(context, datetime.now(UTC), executor=executor, force=True)
     emit(results, as_json, "re-checked held runs", ["run", "status"], ["run_id", "status"])
@@ -315,6 +335,8 @@ def runs_release(
     as_json: bool = JsonOption,
 ) -> None:
     """Let a held run go on: its held gate counts as passed. Audited."""
+    from kibble.pipelines import load_pipeline, release, resume_run
+
     context = state(ctx).context()
     released = release(context, run_id, reason)
     data: dict[str, Any] = {"run_id": released.id, "status": released.status}
@@ -343,6 +365,8 @@ def lineage(
 ) -> None:
     """Where an artifact or model came from (runs, steps, parameters, code and table
     versions), or everything derived from it."""
+    from kibble.lineage import downstream, upstream
+
     context = state(ctx).context()
     tree = upstream(context, target) if up else downstream(context, target)
     if as_json:
@@ -405,6 +429,8 @@ def _print_tree(node: dict[str, Any], depth: int) -> None:
 @schedules_app.command("list")
 def schedules_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Schedules and triggers with their state."""
+    from kibble.store.repositories.pipelines import Schedules
+
     context = state(ctx).context()
     with context.store.session() as session:
         rows = [
@@ -442,6 +468,9 @@ def schedules_add(
 ) -> None:
     """Create or update a schedule. Past slots are not fired; a missed slot is caught
     up once by the next `kibble scheduler` pass."""
+    from kibble.pipelines import load_pipeline
+    from kibble.pipelines.schedules import add_schedule
+
     context = state(ctx).context()
     load_pipeline(pipeline)
     found = add_schedule(
@@ -454,6 +483,8 @@ def schedules_add(
 
 
 def _pause(ctx: typer.Context, name: str, paused: bool, as_json: bool) -> None:
+    from kibble.pipelines.schedules import set_paused
+
     found = set_paused(state(ctx).context(), name, paused)
     if as_json:
         print_json({"name": found.name, "paused": found.paused})
@@ -495,6 +526,7 @@ def scheduler(
 
     Safe to run twice: slots are claimed in the store, so each fires once."""
     from kibble.pipelines.health import LoopHealth
+    from kibble.pipelines.schedules import tick
 
     context = state(ctx).context()
     # A pass may run a whole pipeline in-process: dead only when none finished for 6 h.

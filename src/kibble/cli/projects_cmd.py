@@ -4,7 +4,6 @@ import typer
 
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
-from kibble.store.repositories import Projects
 
 app = typer.Typer(help="Projects (tenants): every record belongs to one.")
 
@@ -12,6 +11,8 @@ app = typer.Typer(help="Projects (tenants): every record belongs to one.")
 @app.command("list")
 def list_(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List projects."""
+    from kibble.store.repositories import Projects
+
     context = state(ctx).context()
     with context.store.session() as session:
         rows = [
@@ -35,6 +36,8 @@ def create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a project (no-op if it exists)."""
+    from kibble.store.repositories import Projects
+
     context = state(ctx).context()
     with context.store.session() as session:
         project = Projects(session).ensure(name, description)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kibble.artifacts.formats import NPZ
-from kibble.cli.output import JsonOption, err_console, print_json, print_table
+from kibble.cli.output import JsonOption, err_console, print_json, print_table, working
 from kibble.cli.state import state
 from kibble.errors import UsageError
 
@@ -34,12 +31,20 @@ app = typer.Typer(
 )
 
 InteractionsOpt = typer.Option(
-    ..., "--interactions", "-i", help="events file: CSV, TSV or Parquet, one row per event"
+    ...,
+    "--interactions",
+    "-i",
+    help="events file or folder (partition folders too): CSV, TSV or Parquet, one row per event",
 )
 ItemsOpt = typer.Option(
     None,
     "--items",
     help="item file (text, category, species, stock, seasons as MM-DD): a shop's products",
+)
+TrendsOpt = typer.Option(
+    None,
+    "--trends",
+    help="trends feed (date, kind product|category, key, mentions): the hybrid blends it in",
 )
 UserFileOpt = typer.Option(None, "--user-file", help="user file with attribute columns to slice by")
 UserColOpt = typer.Option("user_id", "--user-col", help="user id column")
@@ -98,6 +103,7 @@ def _load(
     event_col: str | None,
     columns: str | None,
     text_cols: str | None,
+    trends: Path | None = None,
 ) -> Inputs:
     from kibble.recsys.catalog import ItemCatalog
     from kibble.recsys.interactions import Interactions
@@ -128,27 +134,23 @@ def _load(
         catalog = ItemCatalog.from_table(
             item_frame, item_col=item_col, text_cols=_split(text_cols) or None
         )
+    if trends is not None:
+        from kibble.recsys.trends import FEED_COLUMNS, TrendFeed
+
+        catalog = catalog or ItemCatalog(item_ids=matrix.item_ids)
+        catalog.trends = TrendFeed.from_table(read_table(trends, required=FEED_COLUMNS))
     user_frame = read_table(users, required=[user_col]) if users is not None else None
     source = {
         "interactions": str(interactions),
         "items": str(items) if items else None,
         "users": str(users) if users else None,
+        "trends": str(trends) if trends else None,
         "rows": frame.height,
         "columns": {"user": user_col, "item": item_col, "time": time_col},
         "weight_col": weight_col,
         "event_col": event_col,
     }
     return Inputs(matrix, catalog, user_frame, source)
-
-
-@contextmanager
-def _status(message: str, quiet: bool) -> Iterator[Any]:
-    """A spinner on stderr (never on stdout, so --json stays parseable)."""
-    if quiet:
-        yield lambda _msg: None
-        return
-    with err_console.status(message) as status:
-        yield lambda msg: status.update(f"{message}: {msg}")
 
 
 def _models(value: str) -> list[str]:
@@ -210,6 +212,7 @@ def evaluate_cmd(
     ctx: typer.Context,
     interactions: Path = InteractionsOpt,
     items: Path | None = ItemsOpt,
+    trends: Path | None = TrendsOpt,
     user_file: Path | None = UserFileOpt,
     user_col: str = UserColOpt,
     item_col: str = ItemColOpt,
@@ -265,8 +268,9 @@ def evaluate_cmd(
         event_col,
         columns,
         text_cols,
+        trends,
     )
-    with _status("evaluating", as_json) as say:
+    with working("evaluating", as_json) as say:
         report = evaluate(
             inputs.interactions,
             items=inputs.items,
@@ -315,6 +319,7 @@ def train_cmd(
     ctx: typer.Context,
     interactions: Path = InteractionsOpt,
     items: Path | None = ItemsOpt,
+    trends: Path | None = TrendsOpt,
     user_col: str = UserColOpt,
     item_col: str = ItemColOpt,
     time_col: str | None = TimeColOpt,
@@ -334,6 +339,7 @@ def train_cmd(
     With --executor ray the fit runs as a Ray task; the artifact is the same as a local
     fit's. Register the printed digest with `kibble models` to take it towards production.
     """
+    from kibble.artifacts.formats import NPZ
     from kibble.recsys.remote import train_on
     from kibble.recsys.runs import record_run
 
@@ -351,8 +357,9 @@ def train_cmd(
         event_col,
         columns,
         text_cols,
+        trends,
     )
-    with _status(f"training {name}", as_json):
+    with working(f"training {name}", as_json):
         result = train_on(
             context,
             inputs.interactions,
@@ -397,6 +404,7 @@ def tune_cmd(
     ctx: typer.Context,
     interactions: Path = InteractionsOpt,
     items: Path | None = ItemsOpt,
+    trends: Path | None = TrendsOpt,
     user_col: str = UserColOpt,
     item_col: str = ItemColOpt,
     time_col: str | None = TimeColOpt,
@@ -440,8 +448,9 @@ def tune_cmd(
         event_col,
         columns,
         text_cols,
+        trends,
     )
-    with _status(f"tuning {name}", as_json) as say:
+    with working(f"tuning {name}", as_json) as say:
         result = tune(
             context,
             inputs.interactions,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 import typer
+
+if TYPE_CHECKING:
+    from kibble.context import Context
 
 from kibble.cli.output import JsonOption, console, emit, print_json
 from kibble.cli.state import state
-from kibble.context import Context
 from kibble.errors import UsageError
 
 rollout_app = typer.Typer(
@@ -51,6 +53,10 @@ def serve(
 
     Several replicas against one PostgreSQL store converge within ~--poll seconds of a
     promotion; each runs the rollout controller, and a row lock lets one decide per step.
+    POST /v1/feedback needs a token with serving.write (`kibble tokens create --scope
+    serving.write`) unless serving.public_feedback is on; the server attributes each
+    event from its signed request_id, never from the client. Replicas on separate homes
+    share KIBBLE_SECRET_KEY.
     """
     import uvicorn
 
@@ -101,6 +107,8 @@ DeploymentOption = typer.Option(
 
 def _deployment(context: Context, given: str | None) -> str:
     """The deployment named, or the project's only one (the demo's is `k9s`)."""
+    import sqlalchemy as sa
+
     if given:
         return given
     from kibble.store.models import Deployment

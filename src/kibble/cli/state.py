@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kibble.config import Settings, load_settings
-from kibble.context import Context
+if TYPE_CHECKING:  # imported on first use: `kibble --help` needs neither
+    from kibble.config import Settings
+    from kibble.context import Context
 
 
 @dataclass
@@ -20,6 +21,8 @@ class CliState:
 
     def settings(self) -> Settings:
         if self._settings is None:
+            from kibble.config import load_settings
+
             self._settings = load_settings(self.overrides)
         return self._settings
 
@@ -32,6 +35,8 @@ class CliState:
 
     def context(self) -> Context:
         if self._context is None:
+            from kibble.context import Context
+
             self._context = Context.open(self.settings())
         return self._context
 

@@ -103,6 +103,8 @@ class Driver:
     factory_versions: list[dict[str, Any]] = field(default_factory=list)
     cats: dict[str, Tally] = field(default_factory=dict)
     storefront: Context | None = None
+    step: Callable[[str], None] = lambda _what: None
+    """Told what the day is doing now (the CLI's progress bar shows it)."""
     cats_day: int | None = None
     step_since: datetime | None = None
     rollout_id: str | None = None
@@ -140,6 +142,7 @@ class Driver:
         """Day ``day``'s data lands; the next morning the scheduler runs the factory's
         pipeline for it; then the customers of that next day visit."""
         entry: dict[str, Any] = {"date": self.config.day(day).isoformat(), "alerts": []}
+        self.step("landing the day's files")
         self.clock.now = self.at(day, 23)
         resumed = self._recheck(deliver_late(self.out))  # yesterday's late files arrive
         write_day(self.shop, self.out, day)
@@ -154,6 +157,7 @@ class Driver:
         entry["resumed"] = resumed
         self.clock.now = self.at(day + 1, RUN_AT.hour)
         began = time.perf_counter()
+        self.step("the factory's daily pipeline")
         report = tick(self.context, self.clock.now)
         ran = time.perf_counter()
         runs = [f for f in report.fired if f["schedule"] == DAILY]
@@ -164,6 +168,7 @@ class Driver:
         else:
             entry.update(run_id=None, status="not run", held_reasons=[])
         self._notice_rollout()
+        self.step("customers visiting")
         entry["traffic"] = self._customers(day + 1)
         entry["seconds"] = {
             "pipeline": round(ran - began, 1),
@@ -474,6 +479,7 @@ def run_demo(
     *,
     context: Context,
     on_day: Callable[[dict[str, Any]], None] | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the whole demo in ``home``; returns the summary (the `--json` document)."""
     started = time.perf_counter()
@@ -485,6 +491,8 @@ def run_demo(
     driver = Driver(context, shop, out, clock, factory, visits_per_day(config))
     driver.cats_day = config.scenarios.get("cats_launch")
     driver.storefront = storefront(context)
+    if on_step is not None:
+        driver.step = on_step
     try:
         driver.apply(factory, "kibble demo: the K9s factory")
         for day in range(config.days):

@@ -14,6 +14,14 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+# Functions named like their module are bound now: a lazy name would be replaced by the
+# module as soon as anything imported ``kibble.monitoring.model_metrics`` (the import
+# system sets the package attribute), and `from kibble.monitoring import model_metrics`
+# would then return the module. (They need polars, which every caller loads anyway.)
+from kibble.monitoring.data_metrics import data_metrics
+from kibble.monitoring.model_metrics import model_metrics
+from kibble.monitoring.system_metrics import system_metrics
+
 _EXPORTS = {
     "Point": "points",
     "record_metrics": "store",
@@ -74,19 +82,18 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         rules_in_force,
     )
     from kibble.monitoring.daily import monitor_day
-    from kibble.monitoring.data_metrics import data_metrics, volume_ratios
+    from kibble.monitoring.data_metrics import volume_ratios
     from kibble.monitoring.deployment import monitor_deployment
     from kibble.monitoring.drift import DriftReport, FeatureDrift, Threshold, drift_report
     from kibble.monitoring.drift_inputs import input_drift, prediction_drift
     from kibble.monitoring.feedback_loop import LoopConfig, LoopVerdict, detect_feedback_loop
-    from kibble.monitoring.model_metrics import exposure_metrics, model_metrics
+    from kibble.monitoring.model_metrics import exposure_metrics
     from kibble.monitoring.monitor import MonitorReport, Observed, run_monitors
     from kibble.monitoring.narrowing import NarrowingConfig, NarrowingVerdict, detect_narrowing
     from kibble.monitoring.points import Point
     from kibble.monitoring.prometheus import StoredMetricsCollector
     from kibble.monitoring.rules import Rule, default_rules, rules_from_dicts, rules_from_factory
     from kibble.monitoring.store import query_metrics, record_metrics
-    from kibble.monitoring.system_metrics import system_metrics
     from kibble.monitoring.watch import (
         daily_signals,
         drift_points,

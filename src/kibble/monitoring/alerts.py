@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -284,11 +284,20 @@ def evaluate_rules(
 @dataclass
 class Evaluation:
     """Where the rules in force came from, each rule's result with its alert's outcome,
-    and the alerts of rules no longer in force, resolved."""
+    the alerts of rules no longer in force (resolved), and the declared rules that found
+    no points of their metric in their window (a typo in a metric name reads the same)."""
 
     source: str
     results: list[tuple[RuleResult, AlertOutcome | None]]
     retired: list[AlertOutcome]
+    idle: list[Rule] = field(default_factory=list)
+
+    def idle_notes(self) -> list[str]:
+        return [
+            f"rule {r.name}: no {r.metric} points in its {r.window} window "
+            "(`kibble monitor` lists the recorded metrics)"
+            for r in self.idle
+        ]
 
 
 def evaluate_rules_in_force(
@@ -317,4 +326,6 @@ def evaluate_rules_in_force(
             outcome = resolve_alert(context, alert["fingerprint"], reason, notifiers=notifiers)
             if outcome is not None:
                 retired.append(outcome)
-    return Evaluation(source, results, retired)
+    judged = {result.rule.name for result, _ in results}
+    idle = [] if source == DEFAULTS else [r for r in rules if r.name not in judged]
+    return Evaluation(source, results, retired, idle)

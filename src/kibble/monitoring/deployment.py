@@ -10,7 +10,7 @@ has an ``in_stock`` column) as of the pass.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,16 +29,19 @@ from kibble.store.repositories.deployments import Deployments
 from kibble.store.repositories.serving import ServedRequests
 
 PRODUCT_COLUMNS = ("item_id", "category", "species", "price", "in_stock")
-SERVED_SCHEMA = pl.Schema(
+LOG_SCHEMA = pl.Schema(
     {
-        "ts": pl.Datetime("us", "UTC"),
         "request_id": pl.String(),
         "arm": pl.String(),
         "model_version": pl.String(),
-        "item_id": pl.String(),
-        "score": pl.Float64(),
+        "items": pl.String(),
+        "ts": pl.Datetime("us", "UTC"),
+        "latency_ms": pl.Float64(),
+        "error": pl.String(),
+        "shadow_of": pl.String(),
     }
 )
+ITEMS = pl.List(pl.Struct({"item_id": pl.String(), "score": pl.Float64()}))
 
 
 def window(
@@ -60,42 +63,29 @@ def window(
     return start, end
 
 
-def _items(items: list[Any]) -> list[tuple[str, float | None]]:
-    """(item id, score) of each item of a logged answer (dicts from the server, or ids)."""
-    out = []
-    for item in items or []:
-        if isinstance(item, dict):
-            score = item.get("score")
-            out.append((str(item.get("item_id")), float(score) if score is not None else None))
-        else:
-            out.append((str(item), None))
-    return out
+def _decode(items: pl.Series) -> pl.Series:
+    """The logged ``items`` JSON, decoded in bulk: ``{item_id, score}`` per item shown."""
+    try:
+        return items.str.json_decode(ITEMS)
+    except pl.exceptions.ComputeError:  # a log of plain item ids, without scores
+        ids = items.str.json_decode(pl.List(pl.String()))
+        score = pl.lit(None, pl.Float64()).alias("score")
+        return ids.list.eval(pl.struct(pl.element().alias("item_id"), score))
 
 
-def log_frames(rows: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The request log as ``served`` (one row per item shown to a user) and ``requests``
-    (one row per answer computed, shadow copies and failures included)."""
-    requests = pl.DataFrame(
-        {
-            "ts": [r["ts"] for r in rows],
-            "latency_ms": [r.get("latency_ms") for r in rows],
-            "error": [r.get("error") is not None for r in rows],
-            "arm": [r["arm"] for r in rows],
-        },
-        schema={
-            "ts": pl.Datetime("us", "UTC"),
-            "latency_ms": pl.Float64,
-            "error": pl.Boolean,
-            "arm": pl.String,
-        },
+def log_frames(log: Mapping[str, Sequence[Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The request log's columns (``ServedRequests.window``) as ``served`` (one row per
+    item shown to a user) and ``requests`` (one row per answer computed, shadow copies
+    and failures included)."""
+    frame = pl.DataFrame({name: list(log[name]) for name in LOG_SCHEMA}, schema=LOG_SCHEMA)
+    requests = frame.select("ts", "latency_ms", pl.col("error").is_not_null().alias("error"), "arm")
+    shown = frame.filter(pl.col("shadow_of").is_null() & pl.col("error").is_null())
+    served = (
+        shown.select("ts", "request_id", "arm", "model_version", _decode(shown["items"]))
+        .explode("items")
+        .drop_nulls("items")
+        .unnest("items")
     )
-    shown = [
-        (r["ts"], r["request_id"], r["arm"], r["model_version"], item, score)
-        for r in rows
-        if r.get("shadow_of") is None and r.get("error") is None
-        for item, score in _items(r["items"])
-    ]
-    served = pl.DataFrame(shown, schema=SERVED_SCHEMA, orient="row")
     return served, requests
 
 
@@ -128,27 +118,28 @@ def monitor_deployment(
     reference_start = start - (end - start)
     with context.store.session() as session:
         log = ServedRequests(session, context.project_id)
-        rows = log.window(deployment, reference_start, end)
+        columns = log.window(deployment, reference_start, end)
         feedback = log.feedback(deployment, start, end)
         known = Deployments(session, context.project_id).get(deployment) is not None
-    if not rows and not known:
+    if not columns["request_id"] and not known:
         raise NotFoundError(
             f"no deployment {deployment!r} in project {context.project!r}, "
             "and no answers logged under that name",
             hint="check the name `kibble serve --deployment` was started with",
         )
-    current = [r for r in rows if _utc(r["ts"]) >= start]
-    reference = [r for r in rows if _utc(r["ts"]) < start]
+    served, requests = log_frames(columns)
     notes: list[str] = []
     observed = Observed()
-    if current:
-        observed.served, observed.requests = log_frames(current)
+    current = requests.filter(pl.col("ts") >= start)
+    if current.height:
+        observed.requests = current
+        observed.served = served.filter(pl.col("ts") >= start)
         observed.feedback = pl.DataFrame(
             feedback,
             schema={"request_id": pl.String, "item_id": pl.String, "event_type": pl.String},
         )
-        if reference:
-            observed.reference_served = log_frames(reference)[0]
+        previous = served.filter(pl.col("ts") < start)
+        observed.reference_served = previous if previous.height else None
     else:
         notes.append(f"no answers logged for {deployment} since {start:%Y-%m-%d}")
     tables = Tables(context)
@@ -196,7 +187,3 @@ def _between(events: pl.LazyFrame, start: datetime, end: datetime) -> pl.DataFra
     low, high = start.astimezone(UTC).replace(tzinfo=None), end.astimezone(UTC).replace(tzinfo=None)
     naive = events.with_columns(ts.alias("ts"))
     return naive.filter(pl.col("ts").is_between(low, high, "left")).collect()
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts

@@ -208,6 +208,7 @@ def run_monitors(
     else:  # the drift reports above raise one alert naming the movers: skip that default
         done = evaluate_rules_in_force(context, now=end, notifiers=notifiers, covered={"drift"})
         report.rules = done.source
+        report.notes += done.idle_notes()
         outcomes += [o for _, o in done.results]
         outcomes += done.retired
     report.alerts = [o for o in outcomes if o is not None]

@@ -571,6 +571,7 @@ def align_catalog(items: ItemCatalog, item_ids: Sequence[str]) -> ItemCatalog:
         season_start=take(items.season_start, -1),
         season_end=take(items.season_end, -1),
         in_stock=take(items.in_stock, True),
+        trends=items.trends,
     )
 
 

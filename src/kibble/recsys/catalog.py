@@ -18,6 +18,7 @@ import polars as pl
 from kibble.artifacts.formats import arrays_from_bytes, arrays_to_bytes
 from kibble.errors import UsageError
 from kibble.recsys.interactions import to_polars
+from kibble.recsys.trends import TrendFeed
 
 TEXT_COLUMNS: tuple[str, ...] = ("title", "description", "category")
 
@@ -78,6 +79,7 @@ class ItemCatalog:
     season_start: npt.NDArray[np.int16] = field(default_factory=lambda: np.zeros(0, np.int16))
     season_end: npt.NDArray[np.int16] = field(default_factory=lambda: np.zeros(0, np.int16))
     in_stock: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+    trends: TrendFeed | None = None  # an external mentions feed the hybrid can blend in
 
     def __post_init__(self) -> None:
         n = len(self.item_ids)
@@ -110,6 +112,7 @@ class ItemCatalog:
                 "season_start": self.season_start,
                 "season_end": self.season_end,
                 "in_stock": self.in_stock,
+                **(self.trends.arrays("trends.") if self.trends is not None else {}),
             }
         )
 
@@ -129,6 +132,7 @@ class ItemCatalog:
             season_start=arrays["season_start"],
             season_end=arrays["season_end"],
             in_stock=arrays["in_stock"],
+            trends=TrendFeed.from_arrays(arrays, "trends.") if "trends.keys" in arrays else None,
         )
 
     @classmethod

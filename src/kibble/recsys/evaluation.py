@@ -176,8 +176,12 @@ def validation_ndcg(
     items: ItemCatalog | None,
     k: int,
 ) -> float:
+    """NDCG@K of a fresh fit on the split's warm users (tuning's objective)."""
+    return warm_ndcg(create_model(name, **dict(params)).fit(split.train, items), split, k)
+
+
+def warm_ndcg(model: Recommender, split: Split, k: int) -> float:
     """NDCG@K on the split's warm users (all of them when none is warm): the headline."""
-    model = create_model(name, **dict(params)).fit(split.train, items)
     users, per_user, _ = score_model(model, split, k)
     warm = np.diff(split.train.matrix.indptr)[users] >= COLD_USER_THRESHOLD
     values = per_user["ndcg"][warm] if warm.any() else per_user["ndcg"]
@@ -329,11 +333,9 @@ def evaluate(
                 fit_seconds=fit_seconds,
                 tuned=tuned.get(name, []),
                 intervals=intervals,
-                learned=dict(getattr(model, "validation", {}) or {}),
+                learned=_learned(model),
             )
         )
-        if name == "hybrid":
-            reports[-1].learned["weights"] = dict(getattr(model, "weights", {}))
     _compare_with_baseline(reports, counted, k, resamples, seed)
     protocol = _protocol(
         split,
@@ -360,6 +362,15 @@ def evaluate(
         user_segments=np.where(warm, "warm", "cold").tolist(),
         protocol=protocol,
     )
+
+
+def _learned(model: Recommender) -> dict[str, Any]:
+    """What a model chose on its own validation period (the blend: its weights)."""
+    learned = dict(getattr(model, "validation", {}) or {})
+    weights = getattr(model, "weights", None)
+    if isinstance(weights, dict):
+        learned["weights"] = dict(weights)
+    return learned
 
 
 def _rounded(pair: tuple[float, float]) -> list[float]:

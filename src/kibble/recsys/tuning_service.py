@@ -2,7 +2,8 @@
 
 Trials never see the test period: they fit on the training period minus its last part
 and score on that last part. The winner is scored once on the test period, beside the
-popularity baseline, so the study ends with an honest number.
+popularity baseline, so the study ends with an honest number. Like ``evaluate``'s
+headline, every figure counts warm users (history before the cut).
 
 Trials run ``n_jobs`` at a time on the pipelines' executor (``pipelines.executor`` or
 ``executor=``): threads here, a process pool, or Ray tasks. The search depends on the
@@ -20,7 +21,7 @@ from typing import Any
 from kibble.context import Context
 from kibble.recsys.base import create_model
 from kibble.recsys.catalog import ItemCatalog
-from kibble.recsys.evaluation import BASELINE, score_model
+from kibble.recsys.evaluation import BASELINE, warm_ndcg
 from kibble.recsys.interactions import Interactions
 from kibble.recsys.remote import RemoteCalls, validation_score
 from kibble.recsys.runs import record_run
@@ -98,9 +99,8 @@ def tune(
         )
     say("scoring the best parameters on the test period")
     best = create_model(model, **result.best_params).fit(split.train, items)
-    test_value = float(score_model(best, split, k)[1]["ndcg"].mean())
-    baseline = create_model(BASELINE).fit(split.train, items)
-    baseline_test = float(score_model(baseline, split, k)[1]["ndcg"].mean())
+    test_value = warm_ndcg(best, split, k)
+    baseline_test = warm_ndcg(create_model(BASELINE).fit(split.train, items), split, k)
     summary = {
         "metric": metric,
         "best_params": result.best_params,

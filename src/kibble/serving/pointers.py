@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from kibble.errors import NotFoundError
-from kibble.serving.routing import DEFAULT_GRADUAL_STEPS, ArmStats, RoutingSpec
-from kibble.store.models import ModelVersion
+from kibble.serving.routing import DEFAULT_GRADUAL_STEPS, DEFAULT_HOLDOUT, ArmStats, RoutingSpec
+from kibble.store.models import FactoryVersion, ModelVersion
 from kibble.store.repositories.registry import Registry
 from kibble.store.repositories.serving import Feedback, Rollouts, ServedRequests
 
@@ -78,6 +78,19 @@ def bandit_stats(
     return {a: ArmStats(min(clicks.get(a, 0), trials.get(a, 0)), trials.get(a, 0)) for a in arms}
 
 
+def declared_holdout(session: Session, project_id: str, deployment: str) -> float:
+    """The baseline holdout share the applied factory declares for ``deployment``
+    (the routing default without a declaration)."""
+    spec = session.scalar(
+        sa.select(FactoryVersion.spec)
+        .where(FactoryVersion.project_id == project_id)
+        .order_by(FactoryVersion.version.desc())
+        .limit(1)
+    )
+    declared = ((spec or {}).get("deployments") or {}).get(deployment) or {}
+    return float(declared.get("holdout_share", DEFAULT_HOLDOUT))
+
+
 def routing_for(
     session: Session, project_id: str, deployment: str, model_name: str
 ) -> tuple[RoutingSpec, dict[str, VersionRef], dict[str, ArmStats]]:
@@ -86,8 +99,15 @@ def routing_for(
     champion, baseline = refs["champion"], refs["baseline"]
     rollout = Rollouts(session, project_id).active(deployment)
     arms = {champion.label: champion, baseline.label: baseline}
+    holdout = declared_holdout(session, project_id, deployment)
     if rollout is None or rollout.challenger not in refs or rollout.challenger == champion.label:
-        spec = RoutingSpec("canary", champion.label, baseline=baseline.label, salt=deployment)
+        spec = RoutingSpec(
+            "canary",
+            champion.label,
+            baseline=baseline.label,
+            holdout_share=holdout,
+            salt=deployment,
+        )
         return spec, arms, {}
     challenger = refs[rollout.challenger]
     arms[challenger.label] = challenger
@@ -100,6 +120,7 @@ def routing_for(
         challenger.label,
         baseline.label,
         challenger_share=share,
+        holdout_share=holdout,
         salt=deployment,
     )
     stats: dict[str, ArmStats] = {}

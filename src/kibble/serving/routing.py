@@ -21,6 +21,8 @@ Policy = Literal["canary", "gradual", "ab", "shadow", "bandit"]
 POLICIES: tuple[str, ...] = ("canary", "gradual", "ab", "shadow", "bandit")
 BUCKETS = 10_000
 DEFAULT_GRADUAL_STEPS: tuple[float, ...] = (0.05, 0.25, 0.50, 1.0)
+DEFAULT_HOLDOUT = 0.05
+"""Traffic the baseline keeps in every rollout, to measure lift (a factory may declare it)."""
 HOLDOUT_ARM = "baseline"
 
 
@@ -82,7 +84,7 @@ class RoutingSpec:
     baseline: str | None = None
     challenger_share: float = 0.05
     weights: Mapping[str, float] = field(default_factory=dict)
-    holdout_share: float = 0.05
+    holdout_share: float = DEFAULT_HOLDOUT
     floor: float = 0.05
     dropped: frozenset[str] = frozenset()
     salt: str = "default"

@@ -275,7 +275,13 @@ def create_ui(
     lineage = hooked("lineage", lambda s, p, q: lineage_view.lineage(scoped(p), s, prefix, q))
     explain = hooked(
         "explain",
-        lambda s, p, q: lineage_view.explain(s, p.project_id, prefix, q.get("request", "")),
+        lambda s, p, q: lineage_view.explain(
+            s,
+            p.project_id,
+            prefix,
+            q.get("request", ""),
+            titles=lambda ids: lineage_view.item_titles(scoped(p), ids),
+        ),
     )
 
     for slug, builder in [

@@ -7,15 +7,18 @@ only lays the trees out as tables and as an interactive Plotly graph.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from kibble.context import Context
-from kibble.errors import NotFoundError
+from kibble.errors import KibbleError, NotFoundError
 from kibble.lineage import downstream, upstream
 from kibble.store.models import (
     Deployment,
@@ -30,6 +33,8 @@ from kibble.store.repositories.serving import ServedRequests
 from kibble.ui.views import Page, cards, chart, json_block, link, table, when
 
 RECENT = 20
+BECAUSE = re.compile(r"because of (\S+?)(?=[ ,;]|$)")
+"""An item a reason names ("because of 49618 (62%)"): shown by its title when known."""
 
 
 def _short_digest(digest: str | None) -> str:
@@ -45,9 +50,30 @@ def _target_of(q: dict[str, str]) -> str:
     return ""
 
 
+KIND_COLOURS = {
+    "table": "#2b7bb9",
+    "run": "#7a5195",
+    "version": "#ef5675",
+    "deployment": "#ffa600",
+    "request": "#58a55c",
+    "artifact": "#888888",
+}
+
+
+def _kind_of(label: str, hover: str) -> str:
+    """What a node is, from how it is labelled: tables, runs, versions, deployments."""
+    if hover == "table":
+        return "table"
+    first = label.split(" ", 1)[0]
+    if first in ("run", "deployment", "request"):
+        return first
+    return "version" if " v" in label else "artifact"
+
+
 @dataclass
 class _Graph:
-    """Nodes placed by distance from the target: made-from on the left, derived on the right."""
+    """A left-to-right graph: what the target was made from on the left, what was derived
+    from it on the right, each node labelled and coloured by kind, edges as arrows."""
 
     nodes: list[dict[str, Any]] = field(default_factory=list)
     edges: list[tuple[int, int]] = field(default_factory=list)
@@ -56,36 +82,49 @@ class _Graph:
     def add(self, label: str, column: int, hover: str) -> int:
         row = self.per_column.get(column, 0)
         self.per_column[column] = row + 1
-        self.nodes.append({"label": label, "x": column, "y": -row, "hover": hover})
+        kind = _kind_of(label, hover)
+        text = label if kind in ("run", "deployment", "request") else f"{kind} {label}"
+        self.nodes.append({"label": text, "x": column, "y": -row, "hover": hover, "kind": kind})
         return len(self.nodes) - 1
 
     def section(self, title: str) -> dict[str, Any]:
-        edge_x: list[Any] = []
-        edge_y: list[Any] = []
-        for a, b in self.edges:
-            edge_x += [self.nodes[a]["x"], self.nodes[b]["x"], None]
-            edge_y += [self.nodes[a]["y"], self.nodes[b]["y"], None]
+        arrows = [
+            {
+                "x": self.nodes[b]["x"],
+                "y": self.nodes[b]["y"],
+                "ax": self.nodes[a]["x"],
+                "ay": self.nodes[a]["y"],
+                "xref": "x",
+                "yref": "y",
+                "axref": "x",
+                "ayref": "y",
+                "showarrow": True,
+                "arrowhead": 2,
+                "arrowcolor": "#999",
+                "standoff": 9,
+                "startstandoff": 9,
+                "text": "",
+            }
+            for a, b in self.edges
+        ]
+        kinds = sorted({n["kind"] for n in self.nodes}, key=list(KIND_COLOURS).index)
         traces = [
             {
-                "x": edge_x,
-                "y": edge_y,
-                "mode": "lines",
-                "type": "scatter",
-                "hoverinfo": "skip",
-                "line": {"color": "#999", "width": 1},
-            },
-            {
-                "x": [n["x"] for n in self.nodes],
-                "y": [n["y"] for n in self.nodes],
-                "text": [n["label"] for n in self.nodes],
-                "hovertext": [n["hover"] for n in self.nodes],
+                "x": [n["x"] for n in self.nodes if n["kind"] == kind],
+                "y": [n["y"] for n in self.nodes if n["kind"] == kind],
+                "text": [n["label"] for n in self.nodes if n["kind"] == kind],
+                "hovertext": [n["hover"] for n in self.nodes if n["kind"] == kind],
                 "hoverinfo": "text",
                 "mode": "markers+text",
                 "textposition": "top center",
                 "type": "scatter",
-                "marker": {"size": 14},
-            },
+                "name": kind,
+                "marker": {"size": 14, "color": KIND_COLOURS[kind]},
+            }
+            for kind in kinds
         ]
+        columns = [n["x"] for n in self.nodes] or [0]
+        rows = [n["y"] for n in self.nodes] or [0]
         return chart(
             "lineage-graph",
             title,
@@ -98,8 +137,15 @@ class _Graph:
             ],
             type="graph",
             traces=traces,
-            xaxis={"title": {"text": "made from  ←  target  →  derived"}, "zeroline": False},
-            yaxis={"visible": False},
+            annotations=arrows,
+            xaxis={
+                "title": {"text": "made from  →  target  →  derived"},
+                "range": [min(columns) - 0.7, max(columns) + 0.7],
+                "showticklabels": False,
+                "showgrid": False,
+                "zeroline": False,
+            },
+            yaxis={"visible": False, "range": [min(rows) - 0.7, max(rows) + 0.7]},
         )
 
 
@@ -413,7 +459,29 @@ def _lineage_index(session: Session, project_id: str, prefix: str, page: Page) -
     return page
 
 
-def explain(session: Session, project_id: str, prefix: str, request_id: str) -> Page:
+def item_titles(ctx: Context, ids: list[str]) -> dict[str, str]:
+    """Product titles for item ids, from the project's ``products`` table when it has one
+    with a ``title`` column (the K9s shop does); {} otherwise, so ids still show."""
+    from kibble.data.tables import Tables
+
+    tables = Tables(ctx)
+    try:
+        if not ids or not tables.lake.exists("products"):
+            return {}
+        frame = tables.polars("products", columns=["item_id", "title"])
+    except KibbleError:
+        return {}
+    wanted = frame.filter(pl.col("item_id").cast(pl.String).is_in(ids))
+    return {str(i): str(t) for i, t in wanted.iter_rows() if t}
+
+
+def explain(
+    session: Session,
+    project_id: str,
+    prefix: str,
+    request_id: str,
+    titles: Callable[[list[str]], dict[str, str]] | None = None,
+) -> Page:
     """What was served for one request, by which deployment, arm and version, and the
     feedback it got; without an id, the latest requests to pick from."""
     page = Page("Explain", subtitle="Enter a request id: what was served, by which version, why.")
@@ -470,25 +538,44 @@ def explain(session: Session, project_id: str, prefix: str, request_id: str) -> 
             ],
         )
     )
-    page.add(
-        table(
-            "served-items",
-            f"What user {row.user_id} saw, and why",
-            ["rank", "item", "score", "because", "source"],
-            [[i + 1, *_item(item)] for i, item in enumerate(row.items)],
-        )
-    )
     feedback = session.scalars(
         sa.select(FeedbackEvent)
         .where(FeedbackEvent.project_id == project_id, FeedbackEvent.request_id == row.request_id)
         .order_by(FeedbackEvent.ts)
     ).all()
+    shown = [_item(item) for item in row.items]
+    mentioned = {str(i[0]) for i in shown} | {f.item_id for f in feedback}
+    for cells in shown:
+        mentioned |= set(BECAUSE.findall(str(cells[2] or "")))
+    named = titles(sorted(mentioned)) if titles else {}
+
+    def name(item_id: Any) -> Any:
+        title = named.get(str(item_id))
+        return f"{title} ({item_id})" if title else item_id
+
+    page.add(
+        table(
+            "served-items",
+            f"What user {row.user_id} saw, and why",
+            ["rank", "item", "score", "because", "source"],
+            [
+                [
+                    i + 1,
+                    name(item),
+                    score,
+                    BECAUSE.sub(lambda m: f"because of {name(m.group(1))}", why) if why else why,
+                    source,
+                ]
+                for i, (item, score, why, source) in enumerate(shown)
+            ],
+        )
+    )
     page.add(
         table(
             "served-feedback",
             "What the user did",
             ["event", "item", "at"],
-            [[f.event_type, f.item_id, when(f.ts)] for f in feedback],
+            [[f.event_type, name(f.item_id), when(f.ts)] for f in feedback],
             empty="no feedback for this request",
         )
     )

@@ -476,22 +476,8 @@ def model_detail(session: Session, project_id: str, prefix: str, name: str) -> P
             ],
         )
     )
-    ordered = list(reversed(versions))
-    page.add(
-        chart(
-            "metrics-by-version",
-            "Offline metrics by version",
-            [
-                {
-                    "name": k,
-                    "x": [v.version for v in ordered if k in flat[v.id]],
-                    "y": [flat[v.id][k] for v in ordered if k in flat[v.id]],
-                }
-                for k in metric_names
-            ],
-            xaxis={"type": "category", "title": {"text": "version"}},
-        )
-    )
+    for section in _metric_charts(list(reversed(versions)), flat, metric_names):
+        page.add(section)
     history = session.scalars(
         sa.select(AliasHistory)
         .where(AliasHistory.project_id == project_id, AliasHistory.model_id == model.id)
@@ -621,6 +607,45 @@ def _numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _metric_charts(
+    ordered: list[ModelVersion], flat: dict[str, dict[str, float]], names: list[str]
+) -> list[dict[str, Any]]:
+    """Metrics by version, one chart per unit: rates (every value within -1..1: CTR, NDCG,
+    recall) apart from counts (interactions, impressions); versions in order on x, as
+    labels; a unit with no values gets no chart."""
+    labels = [f"v{v.version}" for v in ordered]
+    rates = [k for k in names if all(-1 <= flat[v.id][k] <= 1 for v in ordered if k in flat[v.id])]
+    charts = []
+    for section_id, title, keys, axis in (
+        ("metrics-by-version", "Rates by version", rates, "rate (a difference: -1..1)"),
+        ("counts-by-version", "Counts by version", [k for k in names if k not in rates], "count"),
+    ):
+        series = [
+            {
+                "name": k,
+                "x": [f"v{v.version}" for v in ordered if k in flat[v.id]],
+                "y": [flat[v.id][k] for v in ordered if k in flat[v.id]],
+            }
+            for k in keys
+        ]
+        if series:
+            charts.append(
+                chart(
+                    section_id,
+                    title,
+                    series,
+                    xaxis={
+                        "type": "category",
+                        "categoryorder": "array",
+                        "categoryarray": labels,
+                        "title": {"text": "version"},
+                    },
+                    yaxis={"title": {"text": axis}},
+                )
+            )
+    return charts
 
 
 def _fmt(value: Any) -> Any:

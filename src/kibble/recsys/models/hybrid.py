@@ -1,5 +1,5 @@
-"""The default hybrid: a learned blend of trending popularity, CF, the sequence model and
-content.
+"""The default hybrid: a learned blend of trending popularity, CF, the sequence model,
+content and, when the catalogue brings one, an external trends feed.
 
 Each member's scores are standardised per user; the blend is their weighted sum, with
 weights fitted on a validation period carved from the end of the training data (never
@@ -10,9 +10,10 @@ few iterations, not a second fit; item-item members keep the similarities they l
 and refresh only users' profiles, unless ``refit`` is ``full``).
 
 Items with little history lean on content (``item_shrink``): a new or seasonal item has
-no CF or sequence signal yet, so its score there is its content match (its trend is a
-count already, and stays its own). Items
-whose season just opened get a push in proportion to that match.
+no CF or sequence signal yet, so its score there is its content match; its trend is a
+count already and stays its own, except that an item nobody touched yet gets the
+typical item's trend rather than the lowest. Items whose season just opened get a push
+in proportion to that match.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ from kibble.recsys.models.content import Content
 from kibble.recsys.models.neighbourhood import ItemItem
 from kibble.recsys.split import relevant_items, temporal_split
 
-MEMBERS = ("popularity", "cf", "sequence", "content")
-FALLBACK_WEIGHTS = {"popularity": 1.0, "cf": 1.0, "sequence": 0.5, "content": 0.5}
+MEMBERS = ("popularity", "cf", "sequence", "content", "external")
+FALLBACK_WEIGHTS = {"popularity": 1.0, "cf": 1.0, "sequence": 0.5, "content": 0.5, "external": 0.5}
+ITEM_LEVEL = ("popularity", "external")  # one score per item, the same for every user
 _CELLS = 8_000_000  # dense member scores per validation chunk
 
 
@@ -80,7 +82,7 @@ class Hybrid(Recommender):
         "members": list(MEMBERS),
         "weights": {},  # fixed weights per member; empty: learn them on validation
         "validation_fraction": 0.15,
-        "validation_users": 1000,
+        "validation_users": 500,
         "candidates": 50,
         "refit": "fast",  # fast: keep similarities, refresh profiles; full: refit all
         "refit_iterations": 3,
@@ -98,16 +100,29 @@ class Hybrid(Recommender):
                 f"the hybrid has no member {unknown[0] if unknown else '(none)'!r}",
                 hint=f"choose members from: {', '.join(MEMBERS)}",
             )
+        if str(self._params["refit"]) not in ("fast", "full"):
+            raise UsageError("the hybrid's refit is fast or full", hint="--param refit=fast")
         self.parts: dict[str, Recommender] = {}
         self.weights: dict[str, float] = {}
         self.validation: dict[str, Any] = {}
         self.item_trust: FloatArray = np.zeros(0, np.float32)
+        self.external: FloatArray | None = None  # the trends feed's signal, standardised
         self._trend: FloatArray | None = None
 
     # -- fitting ----------------------------------------------------------------------------
 
     def _members(self) -> list[str]:
-        return [m for m in MEMBERS if m in self._params["members"]]
+        """Asked-for members; ``external`` only when the catalogue brought a trends feed."""
+        wanted = self._params["members"]
+        return [
+            m for m in MEMBERS if m in wanted and (m != "external" or self.external is not None)
+        ]
+
+    def _external(self, items: ItemCatalog | None, as_of: float) -> FloatArray | None:
+        if items is None or items.trends is None:
+            return None
+        signal = items.trends.signal(self.item_ids, list(self.category), as_of)
+        return trend_scores(signal) if signal.any() else None
 
     def _new_part(self, member: str) -> Recommender:
         p = self._params
@@ -118,6 +133,7 @@ class Hybrid(Recommender):
         return Content()
 
     def _fit(self, interactions: Interactions, items: ItemCatalog | None) -> None:
+        self.external = self._external(items, interactions.reference_time)
         fixed = {str(k): float(v) for k, v in dict(self._params["weights"]).items()}
         inner: dict[str, Recommender] = {}
         if fixed:
@@ -127,10 +143,8 @@ class Hybrid(Recommender):
             inner = self._learn(interactions, items)
         self.parts = {}
         fast = str(self._params["refit"]) == "fast"
-        if str(self._params["refit"]) not in ("fast", "full"):
-            raise UsageError("refit must be fast or full", hint="--param refit=fast")
         for member in self._members():
-            if member == "popularity":
+            if member in ITEM_LEVEL:
                 continue
             part = self._new_part(member)
             earlier = inner.get(member)
@@ -175,7 +189,7 @@ class Hybrid(Recommender):
         parts = {
             m: self._new_part(m).fit(split.train, items)
             for m in self._members()
-            if m != "popularity"
+            if m not in ITEM_LEVEL
         }
         users, relevant = relevant_items(split.test)
         warm = np.diff(split.train.matrix.indptr)[users] > 0
@@ -190,8 +204,12 @@ class Hybrid(Recommender):
             self.validation = {"weights": "fallback", "why": "no returning user in validation"}
             return parts
         trust = item_trust(split.train.matrix, float(p["item_shrink"]))
+        external = self._external(items, split.train.reference_time)
+        if external is None and self.external is not None:
+            external = np.zeros(len(self.item_ids), np.float32)  # no mentions yet back then
         pools = _pools(
             trend,
+            external,
             parts,
             trust,
             self._members(),
@@ -222,7 +240,13 @@ class Hybrid(Recommender):
         if self._trend is None:
             self._set_trust()
         assert self._trend is not None
-        features = _features(self._trend, self.parts, self.item_trust, self._members(), rows)
+        features = _features(
+            {"popularity": self._trend, "external": self.external},
+            self.parts,
+            self.item_trust,
+            self._members(),
+            rows,
+        )
         scores = np.zeros((len(rows), len(self.item_ids)), np.float32)
         for member, values in features.items():
             weight = np.float32(self.weights.get(member, 0.0))
@@ -253,7 +277,7 @@ class Hybrid(Recommender):
     # -- saving -----------------------------------------------------------------------------
 
     def _state(self) -> tuple[dict[str, Any], Arrays]:
-        arrays: Arrays = {}
+        arrays: Arrays = {} if self.external is None else {"external": self.external}
         state: dict[str, Any] = {"weights": self.weights, "validation": self.validation}
         for key, part in self.parts.items():
             meta, part_arrays = model_state(part)
@@ -264,9 +288,10 @@ class Hybrid(Recommender):
     def _restore(self, state: dict[str, Any], arrays: Arrays) -> None:
         self.weights = {str(k): float(v) for k, v in state["weights"].items()}
         self.validation = dict(state.get("validation", {}))
+        self.external = arrays.get("external")
         self.parts = {}
         for key in self._members():
-            if key == "popularity":
+            if key in ITEM_LEVEL:
                 continue
             prefix = f"{key}/"
             own = {n[len(prefix) :]: v for n, v in arrays.items() if n.startswith(prefix)}
@@ -275,7 +300,7 @@ class Hybrid(Recommender):
 
 
 def _features(
-    trend: FloatArray,
+    item_level: dict[str, FloatArray | None],
     parts: dict[str, Recommender],
     trust: FloatArray,
     members: list[str],
@@ -284,8 +309,9 @@ def _features(
     """Each member's standardised scores; an item's untrusted share is its content match."""
     out: dict[str, FloatArray] = {}
     for member in members:
-        if member == "popularity":
-            out[member] = np.broadcast_to(trend, (len(rows), len(trend))).astype(np.float32)
+        values = item_level.get(member)
+        if values is not None:
+            out[member] = np.broadcast_to(values, (len(rows), len(values))).astype(np.float32)
         else:
             out[member] = _standardise(parts[member]._score(rows))
     content = out.get("content")
@@ -295,11 +321,19 @@ def _features(
         for member in ("cf", "sequence"):
             if member in out:
                 out[member] = trust[None, :] * out[member] + (1.0 - trust[None, :]) * content
+    touched = trust > 0
+    if "popularity" in out and touched.any() and not touched.all():
+        # an item nobody touched yet is not known to be unpopular: give it the typical
+        # item's trend, and let the other members decide
+        trend = out["popularity"][0].copy()
+        trend[~touched] = np.median(trend[touched])
+        out["popularity"] = np.broadcast_to(trend, out["popularity"].shape)
     return out
 
 
 def _pools(
     trend_model: Recommender,
+    external: FloatArray | None,
     parts: dict[str, Recommender],
     trust: FloatArray,
     members: list[str],
@@ -319,7 +353,7 @@ def _pools(
     features, valid, hits = [], [], []
     for start in range(0, len(users), chunk):
         rows = users[start : start + chunk]
-        values = _features(trend, parts, trust, members, rows)
+        values = _features({"popularity": trend, "external": external}, parts, trust, members, rows)
         pools = []
         for member in members:
             masked = values[member].copy()

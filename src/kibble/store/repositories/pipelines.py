@@ -70,9 +70,17 @@ class RunRecords:
         return run
 
     def list(
-        self, *, pipeline: str | None = None, status: str | None = None, limit: int = 50
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        kind: str | None = "pipeline",
+        limit: int = 50,
     ) -> builtins.list[Run]:
-        query = sa.select(Run).where(Run.project_id == self.project_id, Run.kind == "pipeline")
+        """Newest first; ``kind=None`` lists every kind (evaluations, trainings, ...)."""
+        query = sa.select(Run).where(Run.project_id == self.project_id)
+        if kind:
+            query = query.where(Run.kind == kind)
         if pipeline:
             query = query.where(Run.pipeline == pipeline)
         if status:

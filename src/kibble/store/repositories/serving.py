@@ -183,21 +183,21 @@ class ServedRequests:
         )
         return [(str(a), lat, bool(err), bool(sh)) for a, lat, err, sh in rows]
 
-    def window(self, deployment: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
-        """Every logged answer of a deployment in ``[since, until)``: the monitor's input."""
-        columns = (
-            ServedRequest.request_id,
-            ServedRequest.user_id,
-            ServedRequest.arm,
-            ServedRequest.model_version,
-            ServedRequest.items,
-            ServedRequest.ts,
-            ServedRequest.latency_ms,
-            ServedRequest.error,
-            ServedRequest.shadow_of,
-        )
+    def window(self, deployment: str, since: datetime, until: datetime) -> dict[str, list[Any]]:
+        """Every logged answer of a deployment in ``[since, until)``, as columns (the
+        monitor's input). ``items`` stays JSON text, for the caller to decode in bulk."""
+        columns = {
+            "request_id": ServedRequest.request_id,
+            "arm": ServedRequest.arm,
+            "model_version": ServedRequest.model_version,
+            "items": sa.cast(ServedRequest.items, sa.Text),
+            "ts": ServedRequest.ts,
+            "latency_ms": ServedRequest.latency_ms,
+            "error": ServedRequest.error,
+            "shadow_of": ServedRequest.shadow_of,
+        }
         rows = self.session.execute(
-            sa.select(*columns)
+            sa.select(*columns.values())
             .where(
                 ServedRequest.project_id == self.project_id,
                 ServedRequest.deployment == deployment,
@@ -205,11 +205,12 @@ class ServedRequests:
                 ServedRequest.ts < until,
             )
             .order_by(ServedRequest.ts)
-        )
-        return [dict(row._mapping) for row in rows]
+        ).all()
+        return _as_columns(rows, list(columns))
 
-    def feedback(self, deployment: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
-        """Feedback on the answers ``window`` returns, joined by request id (whenever it came)."""
+    def feedback(self, deployment: str, since: datetime, until: datetime) -> dict[str, list[Any]]:
+        """Feedback on the answers ``window`` returns, joined by request id (whenever it
+        came), as columns: ``request_id``, ``item_id``, ``event_type``."""
         rows = self.session.execute(
             sa.select(FeedbackEvent.request_id, FeedbackEvent.item_id, FeedbackEvent.event_type)
             .join(
@@ -225,8 +226,8 @@ class ServedRequests:
                 ServedRequest.ts >= since,
                 ServedRequest.ts < until,
             )
-        )
-        return [dict(row._mapping) for row in rows]
+        ).all()
+        return _as_columns(rows, ["request_id", "item_id", "event_type"])
 
     def purge_before(self, cutoff: datetime) -> int:
         result = self.session.execute(
@@ -235,6 +236,13 @@ class ServedRequests:
             )
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _as_columns(rows: Sequence[Sequence[Any]], names: list[str]) -> dict[str, list[Any]]:
+    """Rows as one list per column: what a data frame is built from without a Python
+    object per row."""
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return {name: list(column) for name, column in zip(names, values, strict=True)}
 
 
 class Rollouts:

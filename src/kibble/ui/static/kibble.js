@@ -12,7 +12,8 @@
     });
     if (spec.type === "graph") { traces = spec.traces; }
     var layout = { title: { text: spec.title }, margin: { t: 40, r: 20, b: 40, l: 50 },
-                   showlegend: spec.type !== "graph", xaxis: spec.xaxis || {}, yaxis: spec.yaxis || {} };
+                   showlegend: true, xaxis: spec.xaxis || {}, yaxis: spec.yaxis || {},
+                   annotations: spec.annotations || [] };
     window.Plotly.newPlot(el, traces, layout, { displaylogo: false, responsive: true });
     el.dataset.rendered = "true";
   }
