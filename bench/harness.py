@@ -16,6 +16,7 @@ virtualenv, ``.venv-peers`` (``make bench`` builds it from ``bench/requirements-
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import resource
@@ -92,7 +93,8 @@ class Bench:
         return {
             "bench": self.name,
             "figures": self.figures,
-            "ratios": self.ratios,
+            # a zero baseline gives no ratio: null, not JSON's non-standard Infinity
+            "ratios": {k: v if math.isfinite(v) else None for k, v in self.ratios.items()},
             "targets": self.targets,
             "met": self.met,
             "units": self.units,

@@ -1,14 +1,17 @@
 """A whole K9s day, end to end, at several shop sizes: what the factory costs and how it grows.
 
-One day of the factory on the simulated shop (100k products; users and so events scaled
-1x, 2x, ... the default 20k users): ingest the day (catalogue, customers, the day's
-events), run the events contract's checks, train the declared candidates on 14 days of
-history, evaluate them against the baseline on a temporal split, register the candidate,
-gate it (statistics and the serving probe), and start its canary rollout. Each stage's
-wall time and peak memory are measured in a fresh process per size, beside the bare
-components doing the same work without the platform: polars + Delta for the day's
-tables, ``implicit`` fits (full and split) with numpy scoring, a faiss HNSW build (what
-the probe's serving load costs), a numpy paired bootstrap and an ``.npz`` write.
+One day of the applied K9s factory on the simulated shop (100k products; users and so
+events scaled 1x, 2x, ... the default 20k users), run as a user runs it: the factory's
+daily pipeline (``kibble.k9s.daily:daily``, kibble's platform steps). ``check`` lands the
+day (catalogue, customers, the day's events) and runs the contracts' checks; ``train``
+fits the candidate (ALS) on 14 days of history before the day and registers it;
+``gate`` runs the safety probe and judges it against the baseline and the champion on
+the day's users; ``rollout`` starts its canary. Each step's wall time comes from the
+run's own record and its peak memory from sampling the process while it ran, in a fresh
+process per size, beside the bare components doing the same work without the platform:
+polars + Delta for the day's tables, an ``implicit`` fit on the same history with numpy
+scoring of the day's users, a faiss HNSW build (what the probe's serving load costs), a
+numpy paired bootstrap and an ``.npz`` write.
 
 Figures: per size and stage, seconds and peak MiB for both sides; the platform's total
 over the bare sum (the glue, target at most 1.3x at every size); the fitted scaling
@@ -16,10 +19,7 @@ exponent of the platform's total against the size (target at most 1.1). The shop
 simulated before the clock starts. The default run is 1x and 2x (about 3 minutes on 2
 cores); ``--scales 1,2,4,8`` runs the issue's full curve (4x and 8x take many minutes).
 
-The platform side is ``platform_day``: stage by stage, through the same calls the K9s
-daily pipeline makes. When the K9s factory pipeline is the daily pipeline, replace the
-body of ``platform_day`` with one run of it, stage names from its steps; the bare side,
-the per-process measurement and the report stay as they are.
+Stages are the pipeline's steps; the bare side's work is grouped under the same names.
 
     python bench/k9s_day.py [--scales 1,2,4,8]
 """
@@ -32,6 +32,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,8 +54,9 @@ USERS_1X = 20_000
 PRODUCTS = 100_000
 HISTORY_DAYS = 14
 ALS_PARAMS: dict[str, Any] = {"factors": 32, "iterations": 8, "random_state": 0}
-EVENT_OPTIONS = {"time_col": "ts", "event_col": "event_type"}
-DEPLOYMENT, MODEL = "k9s", "recs"
+CANDIDATES = {"als": ALS_PARAMS}
+DEPLOYMENT, MODEL = "k9s", "k9s-recs"
+STAGES = ("check", "train", "gate", "rollout")
 GLUE_LIMIT, EXPONENT_LIMIT = 1.3, 1.1
 
 
@@ -94,16 +96,21 @@ def stage(into: dict[str, Measure], name: str) -> Iterator[None]:
     into[name] = Measure(time.perf_counter() - start, _peak_mib())
 
 
+def _params(day: str) -> dict[str, Any]:
+    return {"day": day, "model": MODEL, "deployment": DEPLOYMENT, "candidates": CANDIDATES}
+
+
 def prepare(scale: float, folder: Path) -> World:
-    """Simulate the shop and bring the lake and registry up to the day before (untimed)."""
+    """Simulate the shop, apply its factory and bring the lake and registry up to the day
+    before (untimed): every earlier day landed and checked, the baseline as champion."""
     from kibble.config import load_settings
     from kibble.context import Context
-    from kibble.data.ingest import ingest
+    from kibble.factory.service import apply
     from kibble.k9s import SimConfig
-    from kibble.k9s.daily import history, load_day
+    from kibble.k9s.daily import REF, REF_GATES, daily, gates
+    from kibble.k9s.factory import k9s_factory
     from kibble.k9s.simulate import simulate
-    from kibble.recsys.training import train
-    from kibble.store.repositories.registry import Registry
+    from kibble.pipelines import run_pipeline
 
     config = SimConfig(products=PRODUCTS, users=int(USERS_1X * scale), days=HISTORY_DAYS)
     shop, home = folder / "shop", folder / "home"
@@ -111,92 +118,70 @@ def prepare(scale: float, folder: Path) -> World:
     days = [d.date for d in result.days]
     ctx = Context.open(load_settings({"home": home}, environ={}))
     try:
-        load_day(ctx, shop, days[-2])
-        for day in result.days[:-2]:
-            ingest(ctx, day.path, "events", partition=day.date, mode="replace-partition")
-        champion = train(
-            history(ctx, days[-2]), model="popularity", interaction_options=EVENT_OPTIONS
-        )
-        ref = ctx.save_artifact(champion.blob, "application/x-kibble-model+npz")
-        with ctx.store.session() as s:
-            registry = Registry(s, ctx.project_id)
-            version = registry.register_version(MODEL, ref.digest, "popularity")
-            registry.move_alias(MODEL, "champion", version.version, actor="bench")
+        apply(ctx, k9s_factory(ctx.project, shop, schedule=None))
+        for day in days[:-2]:
+            run_pipeline(gates, {"day": day}, context=ctx, ref=REF_GATES)
+        bootstrap = run_pipeline(daily, _params(days[-2]), context=ctx, ref=REF)
+        assert bootstrap.status == "succeeded", bootstrap
     finally:
         ctx.close()
     return World(shop=shop, home=home, day=days[-1], users=config.users)
 
 
+class RssSampler:
+    """The process's resident memory every 20 ms, so each step's peak can be read back
+    from the times the run recorded for it."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    self.samples.append((time.time(), int(line.split()[1]) / 1024))
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, start: float, end: float) -> float:
+        inside = [mib for at, mib in self.samples if start <= at <= end]
+        return max(inside, default=0.0)
+
+
 def platform_day(world: World) -> dict[str, Measure]:
-    """The platform's day, stage by stage, through the calls the K9s daily pipeline makes."""
-    from kibble.checks.runner import run_checks
+    """One run of the factory's daily pipeline; its steps are the stages."""
     from kibble.config import load_settings
     from kibble.context import Context
-    from kibble.k9s.daily import history, load_day, run_time
-    from kibble.recsys.evaluation import evaluate
-    from kibble.recsys.interactions import Interactions
-    from kibble.recsys.training import train
-    from kibble.registry.probe import run_probe
-    from kibble.registry.promotion import Evaluation, gate_candidate
-    from kibble.rollouts import service
-    from kibble.store.repositories.registry import Registry
+    from kibble.k9s.daily import REF, daily
+    from kibble.pipelines import run_pipeline
+    from kibble.store.repositories.pipelines import RunRecords
 
     took: dict[str, Measure] = {}
     ctx = Context.open(load_settings({"home": world.home}, environ={}))
     try:
-        with stage(took, "ingest"):
-            load_day(ctx, world.shop, world.day)
-        with stage(took, "checks"):
-            report = run_checks(
-                ctx, "events", partition=world.day, skip=("freshness",), now=run_time(world.day)
-            )
-            assert report.version is not None
-        with stage(took, "train"):
-            events = history(ctx, world.day, HISTORY_DAYS)
-            candidate = train(
-                events, model="als", params=ALS_PARAMS, interaction_options=EVENT_OPTIONS
-            )
-            train(events, model="popularity", interaction_options=EVENT_OPTIONS)
-        with stage(took, "evaluate"):
-            interactions = Interactions.from_events(events, **EVENT_OPTIONS)
-            evaluation = evaluate(
-                interactions, models=["als"], tune=False, params={"als": ALS_PARAMS}
-            )
-            base, cand = evaluation.models[0], evaluation.models[1]
-        with stage(took, "register"):
-            ref = ctx.save_artifact(candidate.blob, "application/x-kibble-model+npz")
-            with ctx.store.session() as s:
-                version = (
-                    Registry(s, ctx.project_id)
-                    .register_version(MODEL, ref.digest, "als", params=candidate.model.params)
-                    .version
-                )
-        with stage(took, "gate"):
-            probe = run_probe(
-                ctx,
-                ref.digest,
-                known_users=candidate.model.user_ids[:50],
-                valid_items=set(candidate.model.item_ids),
-            )
-            gate = gate_candidate(
-                ctx,
-                MODEL,
-                version,
-                Evaluation(
-                    candidate=dict(zip(cand.user_ids, cand.per_user["ndcg"].tolist(), strict=True)),
-                    baseline=dict(zip(base.user_ids, base.per_user["ndcg"].tolist(), strict=True)),
-                ),
-            )
-        with stage(took, "rollout"):
-            service.start(ctx, DEPLOYMENT, MODEL, f"{MODEL}:{version}", policy="canary")
+        with RssSampler() as rss:
+            run = run_pipeline(daily, _params(world.day), context=ctx, ref=REF)
+        if run.status != "succeeded":
+            raise SystemExit(f"the daily run ended {run.status}: {run.error or run.held_reasons}")
+        with ctx.store.session() as session:
+            for row in RunRecords(session, ctx.project_id).steps(run.run_id):
+                assert row.started_at is not None and row.ended_at is not None
+                start, end = row.started_at.timestamp(), row.ended_at.timestamp()
+                took[row.name] = Measure(end - start, rss.peak(start, end))
+        gate = run.output("gate")
     finally:
         ctx.close()
-    print(
-        f"  platform: gate {'passed' if gate.passed else 'failed'}, probe "
-        f"{'passed' if probe.passed else 'failed'}",
-        file=sys.stderr,
-    )
-    return took
+    verdict = "passed" if gate["passed"] else f"refused ({gate['refused'][0]['failed']})"
+    print(f"  platform: candidate {verdict}", file=sys.stderr)
+    return {name: took[name] for name in STAGES}
 
 
 def bare_day(world: World) -> dict[str, Measure]:
@@ -218,41 +203,32 @@ def bare_day(world: World) -> dict[str, Measure]:
     for path in day_paths[:-1]:
         pl.read_parquet(path).write_delta(lake / "events", mode="append")
 
-    with stage(took, "ingest"):
+    with stage(took, "check"):  # the bare path lands the day and checks nothing
         with sqlite3.connect(world.shop / "shop.db") as db:
             for table in ("products", "users"):
                 frame = pl.read_database(f"SELECT * FROM {table}", db)
                 frame.write_delta(lake / table, mode="overwrite")
         pl.read_parquet(day_paths[-1]).write_delta(lake / "events", mode="append")
-    took["checks"] = Measure(0.0, 0.0)  # the bare path checks nothing
-    with stage(took, "train"):
-        events = pl.read_delta(str(lake / "events")).filter(
-            pl.col("date").is_between(last - timedelta(days=HISTORY_DAYS - 1), last)
+    with stage(took, "train"):  # history before the day, as the train step; then saved
+        events = pl.read_delta(str(lake / "events"))
+        history = events.filter(
+            pl.col("date").is_between(last - timedelta(days=HISTORY_DAYS), last - timedelta(1))
         )
-        matrix, _, _ = _matrix(events)
+        matrix, users, items = _matrix(history)
         user_factors, item_factors = _als(AlternatingLeastSquares, matrix)
-        np.bincount(matrix.indices, minlength=matrix.shape[1])  # the popularity baseline
-    with stage(took, "evaluate"):
-        cut = events["ts"].quantile(0.8)
-        train_part, test_part = (
-            events.filter(pl.col("ts") < cut),
-            events.filter(pl.col("ts") >= cut),
-        )
-        split, users, items = _matrix(train_part)
-        split_users, split_items = _als(AlternatingLeastSquares, split)
-        test = test_part.filter(pl.col("user_id").is_in(users) & pl.col("item_id").is_in(items))
-        rows = np.searchsorted(users, test["user_id"].to_numpy())
-        cols = np.searchsorted(items, test["item_id"].to_numpy())
-        truth = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=split.shape)
-        scored = np.unique(rows)
-        ndcg = _ndcg(lambda chunk: split_users[chunk] @ split_items.T, truth, scored)
-        rank = np.bincount(split.indices, minlength=split.shape[1]).astype(np.float32)
-        base = _ndcg(lambda chunk: np.tile(rank, (len(chunk), 1)), truth, scored)
-    with stage(took, "register"):
+        rank = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.float32)
         np.savez(
             world.home / "bare-model.npz", user_factors=user_factors, item_factors=item_factors
         )
-    with stage(took, "gate"):
+    with stage(took, "gate"):  # score the day's users, the index, the bootstrap
+        test = events.filter(pl.col("date") == last)
+        test = test.filter(pl.col("user_id").is_in(users) & pl.col("item_id").is_in(items))
+        rows = np.searchsorted(users, test["user_id"].to_numpy())
+        cols = np.searchsorted(items, test["item_id"].to_numpy())
+        truth = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=matrix.shape)
+        scored = np.unique(rows)
+        ndcg = _ndcg(lambda chunk: user_factors[chunk] @ item_factors.T, truth, scored)
+        base = _ndcg(lambda chunk: np.tile(rank, (len(chunk), 1)), truth, scored)
         index = faiss.IndexHNSWFlat(item_factors.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
         index.add(np.ascontiguousarray(item_factors, dtype=np.float32))

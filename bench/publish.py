@@ -31,8 +31,22 @@ shared 2-core machine a load of 6 makes every latency two to three times worse.
 
 
 def _value(value: float, unit: str) -> str:
-    text = f"{value:,.4g}"
+    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4g}"
     return f"{text} {unit}".strip()
+
+
+def summary(results: list[dict[str, Any]]) -> str:
+    """One line per bench: its targets, met or missed, and the load it ran under."""
+    lines = ["| bench | load (1 min) | targets met | targets missed |", "|---|---|---|---|"]
+    for result in results:
+        met = [name for name, ok in result["met"].items() if ok]
+        missed = [name for name, ok in result["met"].items() if not ok]
+        load = result.get("env", {}).get("loadavg_1m", {}).get("start", "?")
+        lines.append(
+            f"| [{result['bench']}](#{result['bench']}) | {load} | {', '.join(met) or '-'} "
+            f"| {', '.join(missed) or '-'} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def section(result: dict[str, Any]) -> str:
@@ -55,7 +69,10 @@ def section(result: dict[str, Any]) -> str:
     for name, value in result.get("figures", {}).items():
         lines.append(f"| figure | {name} | {_value(value, units.get(name, ''))} | |")
     for name, value in result.get("ratios", {}).items():
-        lines.append(f"| ratio | {name} | {value:.3f}x | |")
+        if value is None:
+            lines.append(f"| ratio | {name} | n/a | peer at 0 |")
+        else:
+            lines.append(f"| ratio | {name} | {value:.3f}x | |")
     for name, description in result.get("targets", {}).items():
         verdict = "met" if result["met"][name] else "**missed**"
         lines.append(f"| target | {name} | {verdict} | {description} |")
@@ -76,7 +93,7 @@ def render(folder: Path) -> str:
             + ", ".join(f"`bench/{b}.py`" for b in missing)
             + ".\n"
         )
-    parts += [section(r) for r in results]
+    parts += [summary(results), *(section(r) for r in results)]
     return "\n".join(parts)
 
 

@@ -3,7 +3,8 @@
 Each document's fenced shell blocks run top to bottom in one fresh working folder (no
 ``KIBBLE_*`` settings, so the default home ``./.kibble`` is used, as a reader's would):
 ``kibble ...`` lines run as real subprocesses of this interpreter (``PYTHONPATH``
-honoured), ``export NAME=VALUE`` lines set the environment of the lines after them.
+honoured), ``export NAME=VALUE`` lines set the environment of the lines after them and
+``NAME=VALUE kibble ...`` that of one command.
 Other programs (``make``, ``docker``, ``kubectl``, ``python bench/...``) are not run:
 they build images, clusters or a second virtualenv, which a test must not.
 
@@ -96,7 +97,7 @@ TOURS = tours()
 def test_every_guide_has_a_tour_and_skips_are_few() -> None:
     assert {t.doc for t in TOURS} >= {"README.md", "operator.md", "ml-engineer.md"}
     assert all(any(line.startswith("kibble ") for _, line in t.lines) for t in TOURS)
-    assert sum(len(t.skipped) for t in TOURS) <= 10, [t.skipped for t in TOURS]
+    assert sum(len(t.skipped) for t in TOURS) <= 12, [t.skipped for t in TOURS]
 
 
 class Reader:
@@ -107,14 +108,16 @@ class Reader:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("KIBBLE_")}
         self.env["COLUMNS"] = "120"
 
-    def kibble(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+    def kibble(
+        self, args: list[str], scoped: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "kibble", *args],
             cwd=self.folder,
-            env=self.env,
+            env={**self.env, **(scoped or {})},
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=600,  # generous: a loaded CI machine, not a speed check
         )
 
     def lookup(self, placeholder: str) -> str:
@@ -133,10 +136,14 @@ class Reader:
                 name, _, value = word.partition("=")
                 self.env[name] = value
             return None
+        scoped = {}  # NAME=VALUE kibble ...: the variable for that command only
+        while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
+            name, _, value = words.pop(0).partition("=")
+            scoped[name] = value
         if not words or words[0] != "kibble":
             return None  # make, docker, kubectl, python bench/...: see the module docstring
         args = [self._fill(w) for w in words[1:]]
-        return self.kibble(args)
+        return self.kibble(args, scoped)
 
     def _fill(self, word: str) -> str:
         for placeholder in LOOKUPS:
@@ -172,7 +179,7 @@ def walk(tour: Tour, folder: Path) -> str | None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_the_guides_run_as_written(tmp_path: Path) -> None:
     """Every guide at once (each in its own folder): the suite's two cores stay busy."""
     with ThreadPoolExecutor(len(TOURS)) as pool:

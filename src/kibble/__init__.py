@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     )
     from kibble.factory.service import apply as apply_factory
     from kibble.factory.service import plan as plan_factory
+    from kibble.models.log import log_model
+    from kibble.models.monitor import monitor_model
     from kibble.monitoring.alerts import list_alerts
     from kibble.monitoring.deployment import monitor_deployment
     from kibble.pipelines import Hold, Pipeline, hold, release, resume_run, run_pipeline, step
@@ -73,6 +75,8 @@ _LAZY = {
     ),
     "list_alerts": "kibble.monitoring.alerts",
     "Fault": "kibble.serving.faults",
+    "log_model": "kibble.models.log",
+    "monitor_model": "kibble.models.monitor",
     "monitor_deployment": "kibble.monitoring.deployment",
     **dict.fromkeys(
         ("Hold", "Pipeline", "hold", "release", "resume_run", "run_pipeline", "step"),
@@ -136,7 +140,9 @@ __all__ = [
     "hold",
     "list_alerts",
     "load_settings",
+    "log_model",
     "monitor_deployment",
+    "monitor_model",
     "plan_factory",
     "promote_model",
     "register_model",

@@ -58,10 +58,12 @@ def test_publish_renders_each_recorded_bench(tmp_path: Path) -> None:
     bench = Bench("pipeline_overhead")
     bench.figure("chain200_per_step_ms", 3.2, "ms")
     bench.ratio("metaflow_over_kibble_per_step", 320.0, 3.2)
+    bench.ratio("sustained_vs_broken_peer", 300.0, 0.0)
     bench.target("per_step", "in-process step overhead < 5 ms on SQLite", False)
     (tmp_path / "pipeline_overhead.json").write_text(json.dumps(bench.payload()))
     page = render(tmp_path)
     assert "| figure | chain200_per_step_ms | 3.2 ms | |" in page
     assert "| ratio | metaflow_over_kibble_per_step | 100.000x | |" in page
+    assert "| ratio | sustained_vs_broken_peer | n/a | peer at 0 |" in page
     assert "| target | per_step | **missed** |" in page
     assert "`bench/drift.py`" in page  # not recorded in tmp_path, so listed as missing

@@ -6,9 +6,15 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from kibble.config import load_settings
+from kibble.context import Context
+from kibble.store.models import Deployment
+from kibble.store.repositories.serving import ServedRequests
 
 
 def kibble(
@@ -119,3 +125,40 @@ def test_db_upgrade_on_postgres(home: Path, postgres) -> None:
     result = kibble("db", "upgrade", "--json", home=home, env={"KIBBLE_DATABASE_URL": url})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["dialect"] == "postgresql"
+
+
+def _serve(home: Path, *rows: tuple[str, str, int]) -> None:
+    """Served requests (id, deployment, minute) and their deployments, as `serve` logs them."""
+    context = Context.open(load_settings({"home": str(home)}, environ={}))
+    with context.store.session() as session:
+        for name in sorted({d for _, d, _ in rows}):
+            session.add(Deployment(project_id=context.project_id, name=name, model_name="m"))
+        ServedRequests(session, context.project_id).add_many(
+            {
+                "request_id": rid,
+                "deployment": deployment,
+                "user_id": "u1",
+                "arm": "m:1",
+                "model_version": "m:1",
+                "probability": 1.0,
+                "items": ["i1", "i2"],
+                "ts": datetime(2026, 12, 1, 12, minute, tzinfo=UTC),
+            }
+            for rid, deployment, minute in rows
+        )
+    context.close()
+
+
+def test_requests_list_finds_ids_for_lineage(home: Path) -> None:
+    _serve(home, ("r-old", "k9s", 1), ("r-new", "k9s", 2))
+    listed = json.loads(kibble("requests", "list", "--json", home=home).stdout)
+    assert [r["request_id"] for r in listed] == ["r-new", "r-old"]  # newest first
+    assert listed[0]["items"] == 2 and listed[0]["deployment"] == "k9s"
+    # the rollout commands find the project's only deployment by themselves
+    status = kibble("rollout", "status", home=home)
+    assert status.returncode == 1 and "no rollout for 'k9s'" in status.stderr
+    _serve(home, ("r-other", "shop", 3))
+    only = kibble("requests", "list", "--deployment", "shop", "--json", home=home)
+    assert [r["request_id"] for r in json.loads(only.stdout)] == ["r-other"]
+    several = kibble("rollout", "status", home=home)
+    assert several.returncode == 2 and "pass --deployment" in several.stderr

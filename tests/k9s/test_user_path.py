@@ -95,6 +95,12 @@ def test_the_loop_from_outside(tmp_path: Path) -> None:
     assert status["policy"] == "canary", status
     _serve_until_decided(user)
 
+    # the factory's monitor over what was served: per-arm model metrics, system metrics
+    monitored = user.json("run", "--schedule", "k9s_monitor")
+    assert monitored["status"] == "succeeded", monitored
+    series = {row["name"] for row in user.json("monitor", "--deployment", "k9s", "--since", "1d")}
+    assert {"model.ctr", "system.latency_p99_ms"} <= series, series
+
 
 def _serve_until_decided(user: User) -> None:
     port = free_port()

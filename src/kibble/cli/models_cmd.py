@@ -120,7 +120,17 @@ def gate_cmd(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="registered model name"),
     version: int = typer.Argument(..., help="version to judge"),
-    table: str = typer.Option("events", "--table", help="events table of the held-out users"),
+    table: str = typer.Option(
+        "events",
+        "--table",
+        help="events table of the held-out users (a logged model: the table with its label)",
+    ),
+    label: str | None = typer.Option(
+        None, "--label", help="label column, for a model from kibble.log_model (default: its own)"
+    ),
+    slice_by: str | None = typer.Option(
+        None, "--slice-by", help="column whose groups must each not get worse (logged models)"
+    ),
     allow_class: list[str] = typer.Option(
         [],
         "--allow-class",
@@ -135,7 +145,15 @@ def gate_cmd(
     from kibble.registry.lifecycle import gate_model
 
     context = state(ctx).context()
-    report = gate_model(context, name, version, table=table, probe_allow=allow_class)
+    report = gate_model(
+        context,
+        name,
+        version,
+        table=table,
+        probe_allow=allow_class,
+        label=label,
+        slice_by=slice_by,
+    )
     if as_json:
         print_json(report.model_dump(mode="json"))
     else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,14 @@ def _write_frame(frame: pl.DataFrame, path: Path, fmt: str) -> None:
         frame.with_columns(pl.col("ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ")).write_csv(path)
 
 
+def land(path: Path, day: date) -> None:
+    """Date the file as landed the night after its day (02:00 UTC, never in the future),
+    as an export would: `kibble ingest` reads a file's time as its arrival."""
+    landed = datetime.combine(day + timedelta(days=1), time(2), UTC)
+    stamp = min(landed, datetime.now(UTC)).timestamp()
+    os.utime(path, (stamp, stamp))
+
+
 def write_day(shop: Shop, out: Path, day: int, *, clean: bool = False) -> DayResult:
     """Write day ``day``'s events; ``clean=True`` re-delivers it without injected faults."""
     cfg = shop.config
@@ -89,10 +97,8 @@ def write_day(shop: Shop, out: Path, day: int, *, clean: bool = False) -> DayRes
     if clean:
         shutil.rmtree(partition_dir(out, label, late=True), ignore_errors=True)
     _write_frame(events, path, cfg.events_format)
-    if not (late or clean):  # landed the night after its day, as an export would
-        landed = datetime.combine(cfg.day(day) + timedelta(days=1), time(2), UTC)
-        stamp = min(landed, datetime.now(UTC)).timestamp()
-        os.utime(path, (stamp, stamp))
+    if not (late or clean):
+        land(path, cfg.day(day))
     purchases = events.filter(pl.col("event_type") == "purchase").height
     return DayResult(label, events.height, purchases, str(path), faults)
 

@@ -25,6 +25,7 @@ import polars as pl
 
 from kibble.k9s.catalog import SUBS, season_active
 from kibble.k9s.shop import Shop
+from kibble.k9s.simulate import land
 
 FEED_DIR = "trends"
 BURST_DAYS = 4.0  # a viral product's mentions halve about every 4 days
@@ -105,6 +106,7 @@ def write_trends(shop: Shop, out: Path, day: int, *, broken: bool = False) -> Pa
     path = trends_dir(out, shop.config.day(day).isoformat()) / "trends.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.write_csv(path)
+    land(path, shop.config.day(day))
     return path
 
 

@@ -96,6 +96,13 @@ def catalogue(products: pl.DataFrame) -> int:
     return products["item_id"].n_unique()
 
 
+def _declared(context: Context, deployment: str) -> bool:
+    """A deployment the applied factory declares is known before anything is served."""
+    from kibble.factory.applied import rollout_policy
+
+    return rollout_policy(context, deployment) is not None
+
+
 def monitor_deployment(
     context: Context,
     deployment: str,
@@ -121,7 +128,7 @@ def monitor_deployment(
         columns = log.window(deployment, reference_start, end)
         feedback = log.feedback(deployment, start, end)
         known = Deployments(session, context.project_id).get(deployment) is not None
-    if not columns["request_id"] and not known:
+    if not columns["request_id"] and not known and not _declared(context, deployment):
         raise NotFoundError(
             f"no deployment {deployment!r} in project {context.project!r}, "
             "and no answers logged under that name",

@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from kibble.context import Context
+from kibble.errors import UsageError
 from kibble.monitoring.alerts import AlertOutcome, evaluate_rules, evaluate_rules_in_force
 from kibble.monitoring.data_metrics import data_metrics, volume_ratios
 from kibble.monitoring.drift import DriftReport, Threshold, drift_report
@@ -185,16 +186,20 @@ def run_monitors(
         )
 
     last_day = (end - timedelta(microseconds=1)).date()
-    watched = watch_feedback_loop(
-        context,
-        labels=model_labels,
-        data_labels=data_labels,
-        config=loop_config,
-        today=last_day,
-        notifiers=notifiers,
-    )
-    report.loop = watched.verdict
-    outcomes.append(watched.alert)
+    try:
+        watched = watch_feedback_loop(
+            context,
+            labels=model_labels,
+            data_labels=data_labels,
+            config=loop_config,
+            today=last_day,
+            notifiers=notifiers,
+        )
+    except UsageError as exc:  # nothing served yet: no engagement to judge
+        report.notes.append(f"feedback-loop check not run: {exc.message}")
+    else:
+        report.loop = watched.verdict
+        outcomes.append(watched.alert)
     if deployment:
         narrowed = watch_narrowing(
             context, deployment, config=narrowing_config, today=last_day, notifiers=notifiers

@@ -18,6 +18,7 @@ from kibble.artifacts.formats import JSON, NPZ
 from kibble.context import Context
 from kibble.core.names import validate_name
 from kibble.errors import NotFoundError, UsageError
+from kibble.models import TABULAR_FLAVORS
 from kibble.registry.gates import Check, GatePolicy, GateReport
 from kibble.registry.promotion import Evaluation, gate_candidate, stored_policy
 from kibble.store.models import FactoryVersion, GateReportRecord, ModelVersion
@@ -190,13 +191,20 @@ def gate_model(
     table: str = "events",
     probe_allow: Sequence[str] = (),
     actor: str | None = None,
+    label: str | None = None,
+    slice_by: str | None = None,
+    metric: Any = None,
 ) -> GateReport:
     """Judge a version by its model's stored policy: the safety probe in its own process,
     then the offline checks against the baseline and the champion on held-out users of
     ``table`` (unless an ``evaluation`` is given), coverage and diversity included.
 
     A check that cannot run fails the gate with the reason; none is skipped. On pass the
-    version becomes challenger; on failure it is archived (one summary alert a day)."""
+    version becomes challenger; on failure it is archived (one summary alert a day).
+
+    Tabular versions (``kibble.log_model``) are judged per row of ``table`` against its
+    ``label`` column (``slice_by``: a column whose groups each must not get worse;
+    ``metric``: a function (labels, predictions) -> per-row values, higher is better)."""
     with context.store.session() as session:
         reg = Registry(session, context.project_id)
         model_row = reg.model(name)
@@ -216,6 +224,25 @@ def gate_model(
         )
         baseline_digest = (
             baseline.artifact_digest if baseline and baseline.version != version else None
+        )
+        flavor, params = row.flavor, dict(row.params)
+    if flavor in TABULAR_FLAVORS:
+        from kibble.models.gate import gate_tabular
+
+        return gate_tabular(
+            context,
+            name,
+            version,
+            digest=digest,
+            policy=policy,
+            params=params,
+            champion_digest=champion_digest,
+            baseline_digest=baseline_digest,
+            table=table,
+            label=label,
+            slice_by=slice_by,
+            metric=metric,
+            actor=actor or context.actor,
         )
     checks: list[Check] = []
     model: Any = None

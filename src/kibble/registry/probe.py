@@ -23,9 +23,15 @@ from kibble.registry.gates import Check, GateReport
 
 
 class _Worker:
-    def __init__(self, context: Context, digest: str, allow: Sequence[str]) -> None:
+    def __init__(
+        self,
+        context: Context,
+        digest: str,
+        allow: Sequence[str],
+        module: str = "kibble.registry.probe_worker",
+    ) -> None:
         s = context.settings
-        cmd = [sys.executable, "-m", "kibble.registry.probe_worker", "--home", str(s.home)]
+        cmd = [sys.executable, "-m", module, "--home", str(s.home)]
         cmd += ["--project", context.project, "--digest", digest]
         cmd += ["--database-url", str(s.database_url)]
         for name in allow:

@@ -25,6 +25,7 @@ from kibble.serving.routing import (
 )
 from kibble.store.models import Deployment, Rollout
 from kibble.store.repositories.deployments import Deployments
+from kibble.store.repositories.registry import Registry
 from kibble.store.repositories.serving import Feedback, Rollouts, ServedRequests
 
 
@@ -114,6 +115,11 @@ def start(
             challenger = refs["challenger"].label
         if challenger not in refs:
             raise NotFoundError(f"no version {challenger!r}", hint=f"use {model_name}:<version>")
+        if _archived(session, context.project_id, model_name, challenger):
+            raise ConflictError(
+                f"{challenger} is archived and can never be promoted",
+                hint="roll out a version that passed the gates (its challenger alias)",
+            )
         if challenger == refs["champion"].label:
             raise ConflictError(f"{challenger} is already champion", hint="roll out another one")
         row = repo.start(deployment, refs["champion"].label, challenger, policy, list(steps))
@@ -123,6 +129,12 @@ def start(
         "rollout.start", deployment, challenger=challenger, policy=policy, steps=list(steps)
     )
     return out
+
+
+def _archived(session: Session, project_id: str, model_name: str, label: str) -> bool:
+    registry = Registry(session, project_id)
+    version = registry.version(registry.model(model_name), int(label.rpartition(":")[2]))
+    return version.status == "archived"
 
 
 # -- the applied factory's rollout policy (deployments: in the definition) ----------------

@@ -26,7 +26,7 @@ from kibble.context import Context
 from kibble.errors import KibbleError, NotReadyError
 from kibble.lineage.served import served_request
 from kibble.recsys.base import RecContext
-from kibble.serving import oip
+from kibble.serving import oip, predict
 from kibble.serving.background import ControllerLoop
 from kibble.serving.bodylimit import BodyLimit
 from kibble.serving.fastpath import FastPathApp, RecommendFastPath
@@ -82,7 +82,8 @@ def create_app(
     clock); ``fault`` slows requests on purpose (a drill; see ``serving.faults``).
     """
     now = clock or (lambda: datetime.now(UTC))
-    holder = ModelHolder(context, deployment, model_name)
+    tabular = predict.is_tabular(context, model_name)
+    holder = (predict.TabularHolder if tabular else ModelHolder)(context, deployment, model_name)
     metrics = Metrics(context)
     requests = RequestLog(context, metrics=metrics)
     shadow = ShadowRunner(requests, metrics, deployment)
@@ -331,5 +332,7 @@ def create_app(
         return [(i["item_id"], i["score"]) for i in out["items"]]
 
     oip.attach(app, holder, metrics, routed, MAX_K)
+    if tabular:  # a model logged with kibble.log_model: /v1/models/{name}/predict
+        predict.attach(app, context, holder, requests, ids, metrics, deployment, ORJSONResponse)
 
     return app
