@@ -22,18 +22,26 @@ if TYPE_CHECKING:
         SourceSpec,
         TableSpec,
     )
+    from kibble.factory.service import apply as apply_factory
+    from kibble.factory.service import plan as plan_factory
     from kibble.models.log import log_model
     from kibble.models.monitor import monitor_model
+    from kibble.monitoring.alerts import list_alerts
     from kibble.monitoring.deployment import monitor_deployment
     from kibble.pipelines import Hold, Pipeline, hold, release, resume_run, run_pipeline, step
     from kibble.registry.lifecycle import (
         archive_model,
+        describe_model,
         gate_model,
         promote_model,
         register_model,
         rollback_model,
     )
+    from kibble.rollouts.service import history as rollout_history
     from kibble.rollouts.service import start as start_rollout
+    from kibble.rollouts.service import step as step_rollout
+    from kibble.serving.app import create_app as serving_app
+    from kibble.serving.faults import Fault
 
 _LAZY = {
     "Client": "kibble.client",
@@ -55,9 +63,18 @@ _LAZY = {
         "kibble.factory",
     ),
     **dict.fromkeys(
-        ("archive_model", "gate_model", "promote_model", "register_model", "rollback_model"),
+        (
+            "archive_model",
+            "describe_model",
+            "gate_model",
+            "promote_model",
+            "register_model",
+            "rollback_model",
+        ),
         "kibble.registry.lifecycle",
     ),
+    "list_alerts": "kibble.monitoring.alerts",
+    "Fault": "kibble.serving.faults",
     "log_model": "kibble.models.log",
     "monitor_model": "kibble.models.monitor",
     "monitor_deployment": "kibble.monitoring.deployment",
@@ -68,13 +85,23 @@ _LAZY = {
 }
 
 
+_RENAMED = {  # public name -> (module, name there)
+    "apply_factory": ("kibble.factory.service", "apply"),
+    "plan_factory": ("kibble.factory.service", "plan"),
+    "rollout_history": ("kibble.rollouts.service", "history"),
+    "serving_app": ("kibble.serving.app", "create_app"),
+    "start_rollout": ("kibble.rollouts.service", "start"),
+    "step_rollout": ("kibble.rollouts.service", "step"),
+}
+
+
 def __getattr__(name: str) -> Any:
     """Import on first use: every `kibble` command starts faster without the whole API."""
-    if name == "start_rollout":
-        from kibble.rollouts.service import start
+    from importlib import import_module
 
-        return start
-
+    if name in _RENAMED:
+        module_name, attr = _RENAMED[name]
+        return getattr(import_module(module_name), attr)
     if name == "__version__":  # importlib.metadata is slow to import; most commands never ask
         from importlib.metadata import PackageNotFoundError, version
 
@@ -85,8 +112,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'kibble' has no attribute {name!r}")
-    from importlib import import_module
-
     return getattr(import_module(module), name)
 
 
@@ -96,6 +121,7 @@ __all__ = [
     "ColumnSpec",
     "Context",
     "Factory",
+    "Fault",
     "GatePolicy",
     "Hold",
     "KibbleError",
@@ -107,19 +133,26 @@ __all__ = [
     "SourceSpec",
     "TableSpec",
     "__version__",
+    "apply_factory",
     "archive_model",
+    "describe_model",
     "gate_model",
     "hold",
+    "list_alerts",
     "load_settings",
     "log_model",
     "monitor_deployment",
     "monitor_model",
+    "plan_factory",
     "promote_model",
     "register_model",
     "release",
     "resume_run",
     "rollback_model",
+    "rollout_history",
     "run_pipeline",
+    "serving_app",
     "start_rollout",
     "step",
+    "step_rollout",
 ]

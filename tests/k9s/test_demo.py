@@ -1,5 +1,6 @@
-"""`kibble demo --quick` end to end, as a user runs it: the outcomes, and that the platform
-recorded them (tables, checks, registered versions, alias history, metrics, alerts)."""
+"""`kibble demo --quick` end to end, as a user runs it: the story it tells, and that every
+part of it is a decision kibble recorded (runs, gate reports, rollouts, factory versions,
+alerts), readable with the ordinary commands afterwards."""
 
 from __future__ import annotations
 
@@ -11,14 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-
-from kibble.config import load_settings
-from kibble.context import Context
-from kibble.data.tables import Tables
-from kibble.monitoring.store import query_metrics
-from kibble.store.models import CheckResultRecord, GateReportRecord, ModelVersion, Run
-from kibble.store.repositories.registry import Registry
 
 
 def kibble(home: Path, *args: str) -> Any:
@@ -28,98 +21,60 @@ def kibble(home: Path, *args: str) -> Any:
         capture_output=True,
         text=True,
         env=env,
-        timeout=300,
+        timeout=1400,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
 
 
 @pytest.mark.slow
-def test_quick_demo_shows_the_whole_loop_and_records_it(home: Path) -> None:
+@pytest.mark.timeout(1500)  # eight days of a shop: ~4 min alone, far more on a busy machine
+def test_quick_demo_tells_the_story_from_the_store(home: Path) -> None:
     # pinned days and seed: the same shop, seasons and outcomes whatever the date today
     summary = kibble(home, "demo", "--quick", "--until", "2026-11-30")
+    keys = {"days", "promotions", "rollbacks", "ab_results", "alerts", "wall_seconds", "home"}
+    assert keys | {"factory_versions"} <= set(summary)
     assert summary["home"] == str(home)
     days = summary["days"]
-    assert len(days) == 3
-    # a held run with its reason, which the scheduler's re-check resumed the next day
-    held = [d for d in days if d["held_reasons"]]
-    assert held and held[0]["status"] == "resumed"
-    assert held[0]["held_reasons"][0]["kind"] == "data_late"
-    assert "has not arrived" in held[0]["held_reasons"][0]["message"]
-    assert held[0]["run_status"] == "succeeded"
-    # a promotion and a rollback, each with the A/B numbers behind it
-    promoted = [p for p in summary["promotions"] if "ci95" in p]
-    assert promoted and promoted[0]["ci95"][0] > 0
-    assert promoted[0]["challenger_ctr"] > promoted[0]["champion_ctr"]
-    assert promoted[0]["gate_report_id"]
-    assert summary["rollbacks"] and all(r["ci95"][0] <= 0 for r in summary["rollbacks"])
-    assert days[-1]["champion"] != "popularity-v1"
-    assert all(len(r["arms"]) == 2 for r in summary["ab_results"])
-    # alerts: the late data (resolved), drift on the cats launch, feedback loop on latency
-    alerts = {a["kind"]: a for a in summary["alerts"]}
-    assert alerts["data_late"]["status"] == "resolved"
-    # resolved, it says what happened, not what was feared
-    assert alerts["data_late"]["message"].startswith(f"partition {held[0]['date']} arrived late")
-    drift = alerts["drift"]["evidence"]
-    species = next(f for f in drift["features"] if f["feature"] == "species")
-    assert species["drifted"] and "cat" in species["new_categories"] and species["psi"] > 0.2
-    assert summary["drift"][-1]["drifted"] == ["species"]
-    loop = alerts["feedback_loop"]["evidence"]
-    assert {"ctr", "feedback_per_impression"} <= set(loop["falling"])
-    assert loop["rising"] == ["latency_p99_ms"]
+    assert len(days) == 8
 
-    # ... and all of it is in the platform's store, where the CLI and the dashboard look
-    assert {"data_late", "drift", "feedback_loop"} <= {
-        a["kind"] for a in kibble(home, "alerts", "list", "--all")
-    }
-    runs = {r["run_id"]: r for r in kibble(home, "runs", "list")}
-    assert runs[held[0]["run_id"]]["status"] == "succeeded"
-    context = Context.open(load_settings({"home": str(home)}))
-    try:
-        _assert_recorded(context, summary)
-    finally:
-        context.close()
+    # a late day held its run, and the run resumed when the files arrived
+    late = next(d for d in days if any(r["kind"] == "data_late" for r in d["held_reasons"]))
+    assert late["status"] == "resumed" and "has not arrived" in late["held_reasons"][0]["message"]
+    # the gate refused a candidate, with the checks that failed
+    refused = [v for v in summary["versions"] if v["gate"] == "refused"]
+    assert refused and all(v["failed_checks"] and v["status"] == "archived" for v in refused)
+    # the rollout controller promoted one challenger and rolled one back, on live traffic
+    assert summary["promotions"] and summary["rollbacks"]
+    assert {r["decided_by"] for r in summary["ab_results"]} == {"rollout controller"}
+    slowed = next(d for d in days if d["traffic"].get("fault"))
+    assert slowed["traffic"]["all"]["p99_ms"] > 1000  # measured by the customers
+    assert any("p99" in r["reason"] for r in summary["rollbacks"])
 
+    # the cats launch: the catalogue's contract held the day, the team changed the
+    # factory, later models record the new version, cat owners click more after it
+    cats = next(d for d in days if any("species" in r["message"] for r in d["held_reasons"]))
+    assert cats["status"] == "resumed"
+    first, second = summary["factory_versions"]
+    assert (first["version"], second["version"]) == (1, 2)
+    assert "changed tables.products.columns.species.allowed" in second["changes"]
+    after = [v for v in summary["versions"] if v["factory_version"] == 2]
+    assert {v["model"].split("-v")[0] for v in after} >= {"als", "hybrid"}
+    story = summary["cats"]
+    assert story["visits_before"] and story["visits_after"]
+    assert story["ctr_after"] > story["ctr_before"]
 
-def _assert_recorded(context: Context, summary: dict[str, Any]) -> None:
-    tables = Tables(context)
-    events = tables.polars("events", columns=["date"])
-    assert sorted({str(d) for d in events["date"].unique()}) == [d["date"] for d in summary["days"]]
-    assert tables.polars("products", columns=["species"])["species"].unique().to_list()
-    model = summary["model"]
-    promoted, rolled_back = summary["promotions"][-1], summary["rollbacks"][0]
-    with context.store.session() as session:
-        checks = session.scalars(
-            sa.select(CheckResultRecord).where(CheckResultRecord.name == "freshness")
-        ).all()
-        late = summary["days"][1]["date"]
-        assert any(c.partition == late and c.status == "fail" for c in checks)
-        reg = Registry(session, context.project_id)
-        versions = session.scalars(
-            sa.select(ModelVersion).where(ModelVersion.model_id == reg.model(model).id)
-        ).all()
-        assert len(versions) >= 3 and {v.flavor for v in versions} >= {"popularity", "als"}
-        champion = reg.alias(reg.model(model), "champion")
-        assert champion is not None and champion.version == promoted["version"]
-        baseline = reg.alias(reg.model(model), "baseline")
-        assert baseline is not None and baseline.flavor == "popularity"
-        history = [h for h in reg.history(model) if h.alias == "champion"]
-        assert any(h.reason.startswith("rolled back") for h in history)
-        gate = session.get(GateReportRecord, promoted["gate_report_id"])
-        assert gate is not None and gate.passed
-        # the demo runs from its factory definition: its gate policy decided, its version
-        # is on every run
-        assert summary["factory_version"] == 1
-        assert gate.report["policy_source"] == "factory version 1"
-        assert gate.report["policy"]["metric"] == "clicks"
-        runs = session.scalars(sa.select(Run).where(Run.project_id == context.project_id)).all()
-        assert runs and {r.factory_version for r in runs} == {1}
-        back = next(v for v in versions if v.version == rolled_back["rolled_back_version"])
-        assert back.metrics["ab"]["ci95"] == rolled_back["ci95"]
-    last = summary["days"][-1]["date"]
-    psi = query_metrics(context, "drift.psi", "3650d", {"feature": "species"})
-    assert any(p.window_start.date().isoformat() == last and p.value > 0.2 for p in psi)
-    assert query_metrics(context, "model.ctr", "3650d", {"deployment": "k9s"})
+    # ... and all of it is where the ordinary commands look
+    model = kibble(home, "models", "show", summary["model"])
+    assert len(model["versions"]) == len(summary["versions"])
+    runs = {r["run_id"]: r for r in kibble(home, "runs", "list", "--limit", "200")}
+    assert runs[late["run_id"]]["status"] == "succeeded"
+    assert all(v["run_id"] in runs for v in model["versions"])
+    assert [f["version"] for f in kibble(home, "factory", "history")] == [2, 1]
+    rollout = kibble(home, "rollout", "status", "--deployment", "k9s")
+    assert rollout["policy"] == "canary"
+    kinds = {a["kind"] for a in kibble(home, "alerts", "list", "--all")}
+    assert {"data_late", "data_incorrect", "gate_failed"} <= kinds
 
 
 def demo_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -131,11 +86,12 @@ def demo_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         env={**env, "COLUMNS": "200"},
-        timeout=300,
+        timeout=1400,
     )
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3000)  # two quick demos and a small one
 def test_demo_runs_are_safe_to_repeat(tmp_path: Path) -> None:
     quick = demo_in(tmp_path, "demo", "--quick", "--until", "2026-11-30", "--json")
     assert quick.returncode == 0, quick.stderr
@@ -145,7 +101,7 @@ def test_demo_runs_are_safe_to_repeat(tmp_path: Path) -> None:
     again = demo_in(tmp_path, "demo", "--quick", "--until", "2026-11-30")
     assert again.returncode == 0, again.stderr
     assert f"reused the finished demo-quick run in {home}" in again.stdout
-    assert "Promotions" in again.stdout  # its summary is shown again
+    assert "Versions" in again.stdout  # its summary is shown again
     # another size gets a home of its own and leaves the quick one alone
     before = (home / "demo.json").read_text()
     small = demo_in(

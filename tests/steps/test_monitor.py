@@ -22,3 +22,17 @@ def test_the_monitoring_pipeline_records_metrics_and_raises_alerts(context: Cont
     ctr = query_metrics(context, "model.ctr", "2d", {"deployment": DEPLOYMENT})
     assert {p.labels["arm"] for p in ctr} == {"rec:1", SLOW}
     assert {a["kind"] for a in list_alerts(context)} == {"latency_sla", "error_rate"}
+
+
+def test_a_day_monitors_that_day_of_the_log(context: Context) -> None:
+    """A cron run gets the day that ended: the window is that day, whatever the clock."""
+    rows, feedback = traffic(datetime(2026, 11, 10, 12, tzinfo=UTC))
+    with context.store.session() as session:
+        ServedRequests(session, context.project_id).add_many(rows)
+        Feedback(session, context.project_id).add(feedback)
+    params = {"deployment": DEPLOYMENT, "since": "1d", "day": "2026-11-10"}
+    run = run_pipeline(monitoring, params, context=context)
+    assert run.status == "succeeded"
+    assert run.output("monitor")["start"].startswith("2026-11-10")
+    ctr = query_metrics(context, "model.ctr", "3650d", {"deployment": DEPLOYMENT})
+    assert {p.window_start.date().isoformat() for p in ctr} == {"2026-11-10"}

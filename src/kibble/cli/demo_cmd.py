@@ -167,28 +167,28 @@ def demo(
         "replay a run exactly, seasons included",
     ),
     quick: bool = typer.Option(
-        False, "--quick", help="small shop, 3 days (seconds): what the test suite runs"
+        False, "--quick", help="small shop, 8 days (a few minutes): what the test suite runs"
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Run the K9s shop's daily life with the factory around its recommender.
+    """Run the K9s shop's daily life on a simulated clock, with kibble doing the work.
 
-    Each day: new events land -> ingested into the lake's tables -> contract checks
-    (freshness, completeness, correctness) -> train candidates (als, item_knn), registered
-    as model versions -> registry gate against the popularity baseline and the champion ->
-    live A/B against the champion with simulated users -> keep a clear winner or roll it
-    back -> metrics, drift and feedback-loop monitoring -> alerts.
-    Default faults: a late partition (the run holds, then resumes by itself), a cats launch
-    (drift) and a latency incident (feedback-loop alert).
+    The demo applies the K9s factory, then each day: the shop's files land -> at 07:00 the
+    scheduler runs the factory's daily pipeline (data gates, train, registry gates,
+    rollout) -> simulated customers ask the real serving app for recommendations and send
+    their clicks -> the rollout controller promotes or rolls back from that traffic.
+    Default faults: a late partition (the run holds, then resumes), a cats launch (the
+    team changes the factory: `plan`, `apply`) and a latency incident (a fault slows
+    serving). Uses --home (default ./.kibble).
 
     Each size runs in a home of its own (.kibble/demo, .kibble/demo-quick, ...) unless
     --home or KIBBLE_HOME names one. The same run again reuses the finished one there;
     other days or an unfinished run start that home afresh; it says which.
     """
-    from kibble.k9s.demo import default_scenarios, run_demo
+    from kibble.k9s.demo import day_line, default_scenarios, run_demo
 
     if quick:
-        days, products, users = 3, 5_000, 5_000
+        days, products, users = 8, 2_000, 3_000
     scenarios = parse_scenarios(scenario, days) if scenario else default_scenarios(days)
     from datetime import UTC, date, datetime, timedelta
 
@@ -234,7 +234,7 @@ def demo(
             done = int(progress.tasks[0].completed)
             progress.update(task, day=f"{min(done + 1, days)}/{days}")
             if not as_json:
-                console.print(f"{entry['date']}: {entry['status']} (champion {entry['champion']})")
+                console.print(day_line(entry), highlight=False)
 
         def on_step(what: str) -> None:
             progress.update(task, description=what)
@@ -339,73 +339,53 @@ def _show(summary: dict[str, Any], as_json: bool) -> None:
     _print_summary(summary)
 
 
-def _print_summary(summary: dict[str, object]) -> None:
-    days = summary["days"]
-    assert isinstance(days, list)
-    rows = [
-        [
-            d["date"],
-            d["status"] + (f" (on {d['resumed_on']})" if "resumed_on" in d else ""),
-            "; ".join(r["message"] for r in d["held_reasons"]),
-            d["champion"],
-        ]
-        for d in days
-    ]
-    print_table("Days", ["date", "run", "held because", "champion"], rows)
-    for key, title in (("promotions", "Promotions"), ("rollbacks", "Rollbacks")):
-        items = summary[key]
-        assert isinstance(items, list)
-        print_table(
-            title,
-            [
-                "date",
-                "version",
-                "against",
-                "champion ctr",
-                "challenger ctr",
-                "diff",
-                "95% interval",
-            ],
-            [
-                [
-                    p.get("date"),
-                    p.get("challenger", p.get("model")),
-                    p.get("champion", "first model (baseline)"),
-                    p.get("champion_ctr"),
-                    p.get("challenger_ctr"),
-                    p.get("ctr_diff"),
-                    p.get("ci95"),
-                ]
-                for p in items
-            ],
-        )
-    drift = summary["drift"]
-    assert isinstance(drift, list)
+def _print_summary(summary: dict[str, Any]) -> None:
     print_table(
-        "Drift (input, against the day before)",
-        ["date", "drifted", "top movers (PSI)"],
+        "Versions",
+        ["version", "model", "factory", "gate", "failed checks", "status"],
         [
-            [
-                d["date"],
-                ", ".join(d["drifted"]) or "-",
-                ", ".join(f"{f['feature']} {f['psi']:.2f}" for f in d["features"][:3]),
-            ]
-            for d in drift
+            [v["version"], v["model"], v["factory_version"], v["gate"] or "-",
+             ", ".join(v["failed_checks"]), v["status"]]
+            for v in summary["versions"]
+        ],
+    )  # fmt: skip
+    print_table(
+        "Rollouts (decided by the rollout controller)",
+        ["challenger", "against", "decision", "champion ctr", "challenger ctr", "95% interval",
+         "reason"],
+        [
+            [r["challenger"], r["champion"], r["decision"], r["champion_ctr"],
+             r["challenger_ctr"], r["ci95"], r["reason"]]
+            for r in summary["ab_results"]
+        ],
+    )  # fmt: skip
+    print_table(
+        "Factory versions",
+        ["version", "applied", "note", "changes"],
+        [
+            [f["version"], f["applied_at"], f["note"], "; ".join(f["changes"][:6])]
+            for f in summary["factory_versions"]
         ],
     )
-    alerts = summary["alerts"]
-    assert isinstance(alerts, list)
+    cats = summary["cats"]
+    console.print(
+        f"cat owners' CTR: {cats['ctr_before']} before the factory change "
+        f"({cats['visits_before']} visits), {cats['ctr_after']} after ({cats['visits_after']})",
+        highlight=False,
+    )
     print_table(
         "Alerts",
         ["date", "kind", "status", "message"],
-        [[a["date"], a["kind"], a["status"], a["message"]] for a in alerts],
+        [[a["date"], a["kind"], a["status"], a["message"]] for a in summary["alerts"]],
     )
     home = _shown(Path(str(summary["home"])))
     model = summary["model"]
     console.print(
         f"done in {summary['wall_seconds']} s; everything is in {home}. Next, "
         f"`export KIBBLE_HOME={home}` so the commands below read it, then: "
-        f"`kibble models show {model}`, `kibble runs list`, `kibble alerts list --all`, "
+        f"`kibble models show {model}`, `kibble runs list`, `kibble factory history`, "
+        f"`kibble rollout status --deployment {summary['deployment']}`, "
+        "`kibble alerts list --all`, "
         f"`kibble monitor`, `kibble lineage model:{model}`, `kibble requests list` (then "
         "`kibble lineage request:ID`: why a customer saw what they saw), the dashboard "
         "(`kibble api`, open the /ui address it prints), "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -57,64 +56,19 @@ def show_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Show versions, aliases, gate verdicts and the alias history of one model."""
-    from sqlalchemy import select
+    from kibble.registry.lifecycle import describe_model
 
-    from kibble.registry.promotion import stored_policy
-    from kibble.store.models import GateReportRecord, ModelVersion
-    from kibble.store.repositories.registry import ALIASES, Registry
-
-    context = state(ctx).context()
-    with context.store.session() as s:
-        reg = Registry(s, context.project_id)
-        m = reg.model(name)
-        ids: dict[str, int] = {}
-        versions: list[dict[str, Any]] = []
-        for v in s.scalars(
-            select(ModelVersion).where(ModelVersion.model_id == m.id).order_by(ModelVersion.version)
-        ):
-            ids[v.id] = v.version
-            reports = s.scalars(
-                select(GateReportRecord)
-                .where(GateReportRecord.version_id == v.id)
-                .order_by(GateReportRecord.created_at)
-            ).all()
-            versions.append(
-                {
-                    "version": v.version,
-                    "flavor": v.flavor,
-                    "status": v.status,
-                    "digest": v.artifact_digest,
-                    "gate": reports[-1].report if reports else None,
-                }
-            )
-        aliases = {a: getattr(reg.alias(m, a), "version", None) for a in ALIASES}
-        history = [
-            {
-                "at": h.created_at.isoformat(),
-                "alias": h.alias,
-                "from": ids.get(h.from_version_id or ""),
-                "to": ids.get(h.to_version_id or ""),
-                "actor": h.actor,
-                "reason": h.reason,
-                "gate_report_id": h.gate_report_id,
-            }
-            for h in reg.history(name)
-        ]
-        policy, source = stored_policy(reg, name)
-    data = {
-        "name": name,
-        "aliases": aliases,
-        "versions": versions,
-        "history": history,
-        "policy": {"source": source, **policy.model_dump(mode="json")},
-    }
+    data = describe_model(state(ctx).context(), name)
+    aliases, versions, history = data["aliases"], data["versions"], data["history"]
+    policy = data["policy"]
     if as_json:
         print_json(data)
         return
     console.print(f"[bold]{name}[/bold]  " + "  ".join(f"{a}={v}" for a, v in aliases.items()))
     console.print(
-        f"  gate policy ({source}): {policy.metric} beats baseline={policy.beat_baseline}, "
-        f"champion tolerance {policy.champion_tolerance}, probe={policy.safety_probe}",
+        f"  gate policy ({policy['source']}): {policy['metric']} beats baseline="
+        f"{policy['beat_baseline']}, champion tolerance {policy['champion_tolerance']}, "
+        f"probe={policy['safety_probe']}",
         highlight=False,
     )
     for row in versions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,11 +115,13 @@ def apply(
     existing: dict[str, dict[str, str]] | None = None,
     note: str = "",
     root: Path | None = None,
+    now: datetime | None = None,
 ) -> tuple[FactoryVersion, bool]:
     """Store the definition as the next version and make the project's contracts,
     schedules and gate policies match it, all in one transaction. Returns (version,
     created). Pipelines must load (from ``root``, the definition's folder, or the current
-    directory) or nothing is applied."""
+    directory) or nothing is applied. New cron schedules count from ``now`` (default: the
+    wall clock); a simulated shop passes its own clock so slots line up with its days."""
     allow = set(allow or ())
     unknown = allow - ALLOWABLE
     if unknown:
@@ -153,7 +156,7 @@ def apply(
         )
         if latest is not None and latest.digest == digest:
             # nothing new; the sync still puts back a schedule someone removed by hand
-            _sync(session, context, factory, latest.version, schedules, tables)
+            _sync(session, context, factory, latest.version, schedules, tables, now)
             return latest, False
         version = FactoryVersion(
             project_id=context.project_id,
@@ -173,7 +176,7 @@ def apply(
                 "another apply to this project happened at the same moment",
                 hint="run `kibble plan` again and re-apply",
             ) from exc
-        synced = _sync(session, context, factory, version.version, schedules, tables)
+        synced = _sync(session, context, factory, version.version, schedules, tables, now)
     context.audit(
         "factory.apply",
         f"factory:{version.version}",
@@ -193,13 +196,14 @@ def _sync(
     number: int,
     schedules: list[ScheduleSpec],
     tables: dict[str, int | None],
+    now: datetime | None = None,
 ) -> SyncReport:
     """Schedules and gate policies follow the definition in the apply's own transaction."""
     check_alert_rules(factory, number)
     sync_gate_policies(session, context.project_id, factory, number)
     sync_contracts(session, context.project_id, Tables(context).lake, factory, number)
     return sync_schedules(
-        session, context.project_id, schedules, number, now=utcnow(), table_versions=tables
+        session, context.project_id, schedules, number, now=now or utcnow(), table_versions=tables
     )
 
 

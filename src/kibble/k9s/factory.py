@@ -11,16 +11,47 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kibble import Factory, GatePolicy, PipelineSpec, RolloutPolicy, SourceSpec
+from kibble import (
+    ColumnSpec,
+    Factory,
+    GatePolicy,
+    PipelineSpec,
+    RolloutPolicy,
+    SourceSpec,
+    TableSpec,
+)
 from kibble.k9s.daily import REF, REF_GATES
 from kibble.k9s.simulate import database_url, partition_dir
 
+DAILY = "k9s_daily"
 MODEL = "k9s-recs"
 DEPLOYMENT = "k9s"
 CANDIDATES: dict[str, dict[str, Any]] = {
     "als": {"factors": 32, "iterations": 8},
     "item_knn": {},
 }
+
+
+DOG_SPECIES = ["dog", "puppy", "senior"]
+
+
+def products_table(species: list[str]) -> TableSpec:
+    """The catalogue's contract: one row per product, for the ``species`` the shop sells.
+    A product for any other species is quarantined on load and holds the daily run."""
+    return TableSpec(
+        columns=[
+            ColumnSpec(name="item_id", type="int64", nullable=False, min=0),
+            ColumnSpec(name="title", type="string", nullable=False),
+            ColumnSpec(name="description", type="string"),
+            ColumnSpec(name="category", type="string", nullable=False),
+            ColumnSpec(name="species", type="string", nullable=False, allowed=species),
+            ColumnSpec(name="price", type="float64", nullable=False, min=0, max=100_000),
+            ColumnSpec(name="season_start", type="string"),
+            ColumnSpec(name="season_end", type="string"),
+            ColumnSpec(name="in_stock", type="bool", nullable=False),
+        ],
+        key=["item_id"],
+    )
 
 
 def k9s_factory(project: str, shop: Path, *, schedule: str | None = "0 7 * * *") -> Factory:
@@ -39,7 +70,7 @@ def k9s_factory(project: str, shop: Path, *, schedule: str | None = "0 7 * * *")
             "users": SourceSpec(kind="sql", table="users", location=database_url(shop)),
         },
         pipelines={
-            "k9s_daily": PipelineSpec(entrypoint=REF, schedule=schedule, params=params),
+            DAILY: PipelineSpec(entrypoint=REF, schedule=schedule, params=params),
             "k9s_gates": PipelineSpec(entrypoint=REF_GATES),
             # the live deployment, watched every morning before the retraining run
             "k9s_monitor": PipelineSpec(
@@ -56,4 +87,30 @@ def k9s_factory(project: str, shop: Path, *, schedule: str | None = "0 7 * * *")
         deployments={
             DEPLOYMENT: RolloutPolicy(model=MODEL, strategy="canary", steps=[10.0, 50.0, 100.0]),
         },
+    )
+
+
+def with_cats(factory: Factory) -> Factory:
+    """The change the team commits after the cats launch, as an edit of the definition.
+
+    The catalogue's contract accepts cat products. Cat owners arrive with no history and
+    cat products with no interactions, so collaborative filtering alone cannot reach
+    them: a ``hybrid`` candidate also scores items by their catalogue text, category and
+    species (the products table is every candidate's item side now). The gate judges new
+    customers (the ``cold`` slice) on their own, so a model that fails newcomers cannot
+    pass on its headline number."""
+    daily = factory.pipelines[DAILY]
+    candidates = {**daily.params["candidates"], "hybrid": {"cf": "als"}}
+    params = {**daily.params, "candidates": candidates, "items_table": "products"}
+    gates = factory.models[MODEL]
+    slices = {**gates.slice_tolerance, "cold": 0.02}
+    return factory.model_copy(
+        update={
+            "tables": {**factory.tables, "products": products_table([*DOG_SPECIES, "cat"])},
+            "pipelines": {**factory.pipelines, DAILY: daily.model_copy(update={"params": params})},
+            "models": {
+                **factory.models,
+                MODEL: gates.model_copy(update={"slice_tolerance": slices}),
+            },
+        }
     )

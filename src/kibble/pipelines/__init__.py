@@ -50,6 +50,7 @@ Executors: ``local`` (default), ``process`` (parallel independent steps), ``ray`
 from kibble.pipelines.definitions import Hold, Pipeline, Step, hold, step
 from kibble.pipelines.loading import load_pipeline
 from kibble.pipelines.runner import RunResult, reap_crashed, release, resume_run, run_pipeline
+from kibble.pipelines.schedules import recheck_held, tick
 from kibble.pipelines.stepctx import log, record_read
 
 __all__ = [
@@ -61,9 +62,11 @@ __all__ = [
     "load_pipeline",
     "log",
     "reap_crashed",
+    "recheck_held",
     "record_read",
     "release",
     "resume_run",
     "run_pipeline",
     "step",
+    "tick",
 ]

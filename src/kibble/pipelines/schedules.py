@@ -157,7 +157,13 @@ def _fire_if_due(
         raise
     with ctx.store.session() as session:
         Schedules(session, ctx.project_id).record_run(schedule.id, result.run_id)
-    return {"schedule": schedule.name, "run_id": result.run_id, "status": result.status, **tags}
+    return {
+        "schedule": schedule.name,
+        "run_id": result.run_id,
+        "status": result.status,
+        "held_reasons": list(result.held_reasons),
+        **tags,
+    }
 
 
 def _unclaim(ctx: Context, schedule: PipelineSchedule) -> None:

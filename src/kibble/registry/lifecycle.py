@@ -21,7 +21,7 @@ from kibble.errors import NotFoundError, UsageError
 from kibble.models import TABULAR_FLAVORS
 from kibble.registry.gates import Check, GatePolicy, GateReport
 from kibble.registry.promotion import Evaluation, gate_candidate, stored_policy
-from kibble.store.models import FactoryVersion, ModelVersion
+from kibble.store.models import FactoryVersion, GateReportRecord, ModelVersion
 from kibble.store.repositories.pipelines import RunRecords
 from kibble.store.repositories.registry import ALIASES, Registry
 
@@ -325,3 +325,55 @@ def archive_model(context: Context, name: str, version: int) -> dict[str, Any]:
         row.status = "archived"
     context.audit("models.archive", f"{name}:{version}")
     return {"model": name, "version": version, "status": "archived"}
+
+
+def describe_model(context: Context, name: str) -> dict[str, Any]:
+    """A model as `kibble models show` prints it: aliases, every version with its run,
+    lineage and latest gate report, the alias history (who, why, which report) and the
+    gate policy in force."""
+    with context.store.session() as session:
+        reg = Registry(session, context.project_id)
+        model = reg.model(name)
+        ids: dict[str, int] = {}
+        versions: list[dict[str, Any]] = []
+        for v in session.scalars(
+            sa.select(ModelVersion)
+            .where(ModelVersion.model_id == model.id)
+            .order_by(ModelVersion.version)
+        ):
+            ids[v.id] = v.version
+            report = session.scalar(
+                sa.select(GateReportRecord)
+                .where(GateReportRecord.version_id == v.id)
+                .order_by(GateReportRecord.created_at.desc())
+                .limit(1)
+            )
+            versions.append(
+                {
+                    **version_info(v, name),
+                    "created_at": v.created_at.isoformat(),
+                    "gate": None if report is None else report.report,
+                    "gate_report_id": None if report is None else report.id,
+                }
+            )
+        aliases = {a: getattr(reg.alias(model, a), "version", None) for a in ALIASES}
+        history = [
+            {
+                "at": h.created_at.isoformat(),
+                "alias": h.alias,
+                "from": ids.get(h.from_version_id or ""),
+                "to": ids.get(h.to_version_id or ""),
+                "actor": h.actor,
+                "reason": h.reason,
+                "gate_report_id": h.gate_report_id,
+            }
+            for h in reg.history(name)
+        ]
+        policy, source = stored_policy(reg, name)
+    return {
+        "name": name,
+        "aliases": aliases,
+        "versions": versions,
+        "history": history,
+        "policy": {"source": source, **policy.model_dump(mode="json")},
+    }

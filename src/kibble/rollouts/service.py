@@ -195,13 +195,15 @@ def step(
     deployment: str,
     rails: Guardrails | None = None,
     metrics: dict[str, ArmMetrics] | None = None,
+    since: datetime | None = None,
 ) -> dict[str, Any]:
     """Run the controller once: level-triggered, records the decision and its numbers.
 
     One transaction row-locks the rollout (``SKIP LOCKED`` on PostgreSQL; SQLite's
     ``BEGIN IMMEDIATE`` serialises writers), so when several replicas tick at once
     exactly one decides; the others get ``skipped``. Metrics come from the request log
-    and attributed clicks since the current step began, unless ``metrics`` is given.
+    and attributed clicks since the current step began (``since``: a caller whose
+    serving runs on its own clock says when that was), unless ``metrics`` is given.
     """
     rails = rails or declared_guardrails(context, deployment)
     with context.store.session() as session:
@@ -214,11 +216,11 @@ def step(
                     hint="start one with `kibble rollout start`",
                 )
             return {"deployment": deployment, "action": "skipped", "reasons": ["locked"]}
-        since = row.updated_at or row.created_at
+        began = since or row.updated_at or row.created_at
         seen = (
             metrics
             if metrics is not None
-            else _arm_metrics(session, context.project_id, deployment, since)
+            else _arm_metrics(session, context.project_id, deployment, began)
         )
         empty = ArmMetrics(0, 0, 0.0, 0, 0)
         state = RolloutState(row.step, tuple(row.steps), "active")
@@ -309,6 +311,24 @@ def status(context: Context, deployment: str) -> dict[str, Any]:
             for d in repo.decisions(row.id)
         ]
         return {**_summary(row), "decisions": decisions}
+
+
+def history(context: Context, deployment: str) -> list[dict[str, Any]]:
+    """Every rollout of ``deployment``, oldest first, each with its decisions."""
+    with context.store.session() as session:
+        repo = Rollouts(session, context.project_id)
+        rows = repo.of_deployment(deployment)
+        decided = repo.decisions_of([r.id for r in rows])
+        return [
+            {
+                **_summary(r),
+                "decisions": [
+                    {"action": d.action, "step": d.step, "reasons": d.reasons, "numbers": d.numbers}
+                    for d in decided.get(r.id, [])
+                ],
+            }
+            for r in rows
+        ]
 
 
 def replay(context: Context, spec: RoutingSpec, since: datetime) -> dict[str, float]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -30,6 +30,7 @@ from kibble.serving import oip, predict
 from kibble.serving.background import ControllerLoop
 from kibble.serving.bodylimit import BodyLimit
 from kibble.serving.fastpath import FastPathApp, RecommendFastPath
+from kibble.serving.faults import Fault
 from kibble.serving.feedback import accept, attribute
 from kibble.serving.metrics import Metrics
 from kibble.serving.requestids import RequestIds
@@ -70,12 +71,17 @@ def create_app(
     poll_s: float = 1.0,
     controller_s: float = 0.0,
     rails: Guardrails | None = None,
+    clock: Callable[[], datetime] | None = None,
+    fault: Fault | None = None,
 ) -> FastAPI:
     """Build the app for one deployment; models load on startup and follow the store.
 
     ``controller_s`` > 0 runs the rollout controller every that many seconds (one
     replica decides per tick, see ``serving.background``); ``rails`` overrides its limits.
+    ``clock`` stamps the request log (a simulated shop's own time; default the wall
+    clock); ``fault`` slows requests on purpose (a drill; see ``serving.faults``).
     """
+    now = clock or (lambda: datetime.now(UTC))
     tabular = predict.is_tabular(context, model_name)
     holder = (predict.TabularHolder if tabular else ModelHolder)(context, deployment, model_name)
     metrics = Metrics(context)
@@ -164,14 +170,16 @@ def create_app(
                 "model_version": arm,
                 "probability": p,
                 "items": items,
-                "ts": datetime.now(UTC),
+                "ts": now(),
                 "latency_ms": (time.perf_counter() - started) * 1000,
                 **extra,
             }
         )
 
-    def recommend(body: RecRequest, path: str = "/v1/recommendations") -> dict[str, Any]:
-        start = time.perf_counter()
+    def recommend(
+        body: RecRequest, path: str = "/v1/recommendations", start: float | None = None
+    ) -> dict[str, Any]:
+        start = time.perf_counter() if start is None else start
         snap = snapshot()  # one read: the request finishes on this version
         decision = route(snap.spec, body.user_id, snap.bandit)
         arm, fallback_from = decision.arm, None
@@ -227,13 +235,20 @@ def create_app(
         return out
 
     def fast_recommend(params: dict[str, Any]) -> dict[str, Any]:
-        return recommend(RecRequest.model_construct(**params, exclude=[]))
+        started = params.pop("started")
+        return recommend(RecRequest.model_construct(**params, exclude=[]), start=started)
 
     # Plain GETs skip FastAPI's per-request machinery; anything else reaches the route.
     max_body = context.settings.serving.max_body_bytes
     app.outermost = lambda inner: RecommendFastPath(
-        BodyLimit(inner, max_body), handler=fast_recommend, max_k=MAX_K
+        BodyLimit(inner, max_body), handler=fast_recommend, max_k=MAX_K, fault=fault
     )
+
+    async def arrived() -> float:
+        started = time.perf_counter()
+        if fault is not None:
+            await fault.wait()
+        return started
 
     reads = error_responses(422, 500, 503)
 
@@ -248,14 +263,16 @@ def create_app(
         """Top-k items for a user; unknown users get the model's fallback."""
         # FastAPI has validated the query already; a Response skips re-serialising the
         # dict through a response model (orjson renders it as is).
+        started = await arrived()
         body = RecRequest.model_construct(
             user_id=user_id, k=k, item_id=item_id, category=category, species=species, exclude=[]
         )
-        return ORJSONResponse(recommend(body))
+        return ORJSONResponse(recommend(body, start=started))
 
     @app.post("/v1/recommendations", responses={**reads, **error_responses(400, 413, 415)})
     async def post_recs(body: RecRequest) -> Response:
-        return ORJSONResponse(recommend(body))
+        started = await arrived()
+        return ORJSONResponse(recommend(body, start=started))
 
     @app.get("/v1/recommendations/{request_id}", responses=error_responses(404, 422, 503))
     def explain_request(request_id: Annotated[RequestId, Path()]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ full app, so responses and error bodies stay exactly those of the FastAPI route.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -18,6 +19,7 @@ import orjson
 from fastapi import FastAPI
 
 from kibble.errors import KibbleError
+from kibble.serving.faults import Fault
 from kibble.serving.schemas import is_clean
 
 Scope = MutableMapping[str, Any]
@@ -63,14 +65,18 @@ def parse(query: bytes, max_k: int, max_len: int = 128) -> dict[str, Any] | None
 class RecommendFastPath:
     """ASGI middleware: answers plain GETs of ``PATH`` with ``handler``, else delegates.
 
-    ``handler`` gets the parsed parameters and returns the JSON body; a ``KibbleError``
-    it raises is rendered like the app's exception handler renders it.
+    ``handler`` gets the parsed parameters (and ``started``, the perf counter when the
+    request arrived) and returns the JSON body; a ``KibbleError`` it raises is rendered
+    like the app's exception handler renders it. A ``fault`` delays requests after arrival.
     """
 
-    def __init__(self, app: ASGIApp, handler: Handler, max_k: int) -> None:
+    def __init__(
+        self, app: ASGIApp, handler: Handler, max_k: int, fault: Fault | None = None
+    ) -> None:
         self.app = app
         self.handler = handler
         self.max_k = max_k
+        self.fault = fault
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] != PATH:
@@ -80,6 +86,9 @@ class RecommendFastPath:
         if params is None:
             await self.app(scope, receive, send)
             return
+        params["started"] = time.perf_counter()
+        if self.fault is not None:
+            await self.fault.wait()
         status = 200
         try:
             content = self.handler(params)

@@ -272,6 +272,16 @@ class Rollouts:
             .order_by(Rollout.created_at.desc())
         )
 
+    def of_deployment(self, deployment: str) -> list[Rollout]:
+        """Every rollout of a deployment, oldest first."""
+        return list(
+            self.session.scalars(
+                sa.select(Rollout)
+                .where(Rollout.project_id == self.project_id, Rollout.deployment == deployment)
+                .order_by(Rollout.created_at, Rollout.id)
+            )
+        )
+
     def start(
         self, deployment: str, champion: str, challenger: str, policy: str, steps: list[float]
     ) -> Rollout:
