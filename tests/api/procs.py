@@ -20,5 +20,5 @@ def kibble_cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProces
         capture_output=True,
         text=True,
         env=env_for(home, **env),
-        timeout=120,
+        timeout=900,  # a bound on a hung command, not a speed check
     )

@@ -28,7 +28,7 @@ def kibble(
         text=True,
         env=full_env,
         cwd=home.parent,
-        timeout=120,
+        timeout=900,  # a bound on a hung command, not a speed check
     )
 
 
