@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     )
     from kibble.factory.service import apply as apply_factory
     from kibble.factory.service import plan as plan_factory
+    from kibble.factory.sources import ingest_source
     from kibble.models.log import log_model
     from kibble.models.monitor import monitor_model
     from kibble.monitoring.alerts import list_alerts
@@ -74,6 +75,7 @@ _LAZY = {
         "kibble.registry.lifecycle",
     ),
     "list_alerts": "kibble.monitoring.alerts",
+    "ingest_source": "kibble.factory.sources",
     "Fault": "kibble.serving.faults",
     "log_model": "kibble.models.log",
     "monitor_model": "kibble.models.monitor",
@@ -138,6 +140,7 @@ __all__ = [
     "describe_model",
     "gate_model",
     "hold",
+    "ingest_source",
     "list_alerts",
     "load_settings",
     "log_model",

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -104,3 +104,48 @@ def test_a_seasonal_wave_at_any_phase_does_not_fire(phase: float) -> None:
         pl.col(c) * wave for c in ("events_per_user", "feedback_per_impression", "ctr")
     )
     assert not detect_feedback_loop(series).fired
+
+
+def _young_deployment(ctr: list[float], latency: list[float]) -> pl.DataFrame:
+    """Thirty days of the shop's events, and a deployment serving for the last seven:
+    its CTR (feedback per impression moves with it: both count clicks) and p99."""
+    days = 30
+    rng = np.random.default_rng(5)
+    young = [None] * (days - len(ctr))
+    return pl.DataFrame(
+        {
+            "day": [date(2026, 11, 1) + timedelta(days=i) for i in range(days)],
+            "events_per_user": 12.0 * np.exp(rng.normal(0, 0.03, days)),
+            "ctr": young + ctr,
+            "feedback_per_impression": young + [0.4 * c for c in ctr],
+            "latency_p99_ms": young + latency,
+        }
+    )
+
+
+CTR = [0.30, 0.36, 0.31, 0.33]
+P99 = [3.0, 2.6, 3.3, 2.8]
+
+
+def test_young_signals_get_the_noise_band_of_their_own_days() -> None:
+    # an ordinary wobble of a week-old deployment: clicks 13% under, p99 30% over
+    quiet = detect_feedback_loop(_young_deployment([*CTR, 0.26, 0.26, 0.27], P99 + [3.9] * 3))
+    assert not quiet.fired, quiet.reason
+    assert quiet.signals["ctr"].measured_days == 4
+    assert not quiet.signals["ctr"].breached
+    # a latency incident on the last two days: half the visits leave
+    incident = detect_feedback_loop(
+        _young_deployment([*CTR, 0.31, 0.18, 0.17], [*P99, 3.1, 1500, 1500])
+    )
+    assert incident.fired, incident.reason
+    assert {"ctr", "feedback_per_impression"} <= set(incident.falling)
+    assert incident.rising == ["latency_p99_ms"]
+
+
+def test_a_signal_measured_on_too_few_days_is_not_judged() -> None:
+    verdict = detect_feedback_loop(
+        _young_deployment([0.31, 0.30, 0.18, 0.17], [3.0, 3.1, 1500, 1500])
+    )
+    assert verdict.signals["ctr"].measured_days == 1
+    assert not verdict.signals["ctr"].breached
+    assert not verdict.fired

@@ -72,3 +72,17 @@ def test_refused_candidates_share_one_alert_a_day(context: Context) -> None:
         alert = s.scalars(sa.select(Alert).where(Alert.kind == "gate_failed")).one()
         assert {"v1", "v2"} <= set(alert.evidence)
         assert "latest v2" in alert.message
+
+
+def test_a_refusal_is_filed_under_the_day_its_data_ends(context: Context) -> None:
+    """A backfilled or replayed run's refusal belongs to its data's day, not today."""
+    _register(context)
+    with context.store.session() as s:
+        reg = Registry(s, context.project_id)
+        reg.version(reg.model("recs"), 2).metrics = {"trained_until": "2026-11-28T00:00:00+00:00"}
+    worse = {u: v - 0.1 for u, v in BASE.items()}
+    assert not gate_candidate(context, "recs", 2, _evaluation(worse)).passed
+    with context.store.session() as s:
+        alert = s.scalars(sa.select(Alert).where(Alert.kind == "gate_failed")).one()
+        assert alert.evidence["day"] == "2026-11-28"
+        assert "on 2026-11-28" in alert.message

@@ -185,11 +185,12 @@ def demo(
     --home or KIBBLE_HOME names one. The same run again reuses the finished one there;
     other days or an unfinished run start that home afresh; it says which.
     """
-    from kibble.k9s.demo import day_line, default_scenarios, run_demo
+    from kibble.k9s.demo import HISTORY_DAYS, day_line, default_scenarios, run_demo
 
     if quick:
         days, products, users = 8, 2_000, 3_000
     scenarios = parse_scenarios(scenario, days) if scenario else default_scenarios(days)
+    history = HISTORY_DAYS  # the shop's own past, landed and monitored before day one
     from datetime import UTC, date, datetime, timedelta
 
     try:
@@ -199,11 +200,11 @@ def demo(
     config = SimConfig(
         products=products,
         users=users,
-        days=days,
+        days=history + days,
         seed=seed,
-        start=last - timedelta(days=days - 1),  # the shop's last DAYS days
+        start=last - timedelta(days=history + days - 1),  # the shop's last DAYS days
         sessions_per_user=0.3,
-        scenarios=scenarios,
+        scenarios={name: history + day for name, day in scenarios.items()},
     )
     cli = state(ctx)
     size = _size_name(quick, days, products, users)
@@ -239,7 +240,9 @@ def demo(
         def on_step(what: str) -> None:
             progress.update(task, description=what)
 
-        summary = run_demo(home, config, context=context, on_day=on_day, on_step=on_step)
+        summary = run_demo(
+            home, config, context=context, history=history, on_day=on_day, on_step=on_step
+        )
     (home / MARKER).write_text(json.dumps({**marker, "summary": summary}, default=str))
     _show(summary, as_json)
 
@@ -340,6 +343,14 @@ def _show(summary: dict[str, Any], as_json: bool) -> None:
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
+    history = summary.get("history") or {}
+    if history.get("days"):
+        console.print(
+            f"before day one: the shop's {history['days']} days of events "
+            f"({history['first']}..{history['last']}, {history['events']:,} rows) landed "
+            f"through the factory's events source; the monitors were backfilled over them",
+            highlight=False,
+        )
     print_table(
         "Versions",
         ["version", "model", "factory", "gate", "failed checks", "status"],

@@ -20,7 +20,7 @@ import numpy as np
 from kibble.k9s.response import respond
 from kibble.k9s.shop import Shop
 
-CONCURRENCY = 32
+CONCURRENCY = 64
 FEEDBACK_BATCH = 1000  # the intake's largest batch
 
 

@@ -6,8 +6,13 @@ applied K9s factory's daily pipeline (``tick``: data gates, train, gate, rollout
 (3) plays the customers on the real serving app, who react to what they were shown and
 to the latency they met; after each wave of visits the rollout controller judges the
 traffic (``step_rollout``). A late partition arrives the day after and the held run is
-re-checked; on the incident day a fault on the serving app slows a share of answers;
-after the cats launch the team edits the factory (``with_cats``), plans and applies it.
+re-checked; from the incident day a fault on the serving app slows a share of answers
+until the monitors' feedback-loop check alerts; after the cats launch the team edits
+the factory (``with_cats``), plans and applies it.
+
+Before the first day the shop brings its past: ``history`` days of its own events land
+through the factory's events source and the monitor is backfilled over them, as a team
+adopting kibble would do, so the monitors judge the first days against a real baseline.
 Everything the summary reports is read back from the store: runs, versions and their
 gate reports, rollouts and their decisions, factory versions, alerts.
 
@@ -35,7 +40,9 @@ from kibble import (
     GatePolicy,
     apply_factory,
     describe_model,
+    ingest_source,
     list_alerts,
+    monitor_deployment,
     plan_factory,
     rollout_history,
     serving_app,
@@ -65,12 +72,17 @@ from kibble.pipelines import recheck_held, tick
 RUN_AT = clock_time(7, 0)
 OPEN, LAST = 8 * 60, 23 * 60 + 30  # the first and last wave of visits (minutes)
 WAVES = 6  # visits arrive in waves; the controller judges after each
-INCIDENT = Fault(delay_ms=1500.0, share=0.5)
-"""The incident: half the answers wait 1.5 s on the request path (customers leave)."""
+INCIDENT = Fault(delay_ms=1500.0, share=0.8)
+"""The incident: most answers wait 1.5 s on the request path (customers leave). It
+lasts until the feedback-loop alert is raised: nothing else tells the team."""
+HISTORY_DAYS = 14
+"""Days of the shop's events before it adopted kibble: the monitors' first baseline (the
+feedback-loop check needs two weeks to read a weekly cycle) and the first models' data."""
 
 
 def default_scenarios(days: int) -> dict[str, int]:
-    """A held run early, the cats launch mid-way, a latency incident near the end."""
+    """A held run early, the cats launch mid-way, a latency incident over the last two
+    days (the last morning's monitor sees two slow days and alerts)."""
     if days < 6:
         return {"late_partition": min(1, days - 1)}
     return {"late_partition": 1, "cats_launch": days // 2 - 1, "latency_incident": days - 2}
@@ -110,6 +122,10 @@ class Driver:
     rollout_id: str | None = None
     seen: dict[str, int] = field(default_factory=lambda: {"rollouts": 0, "decisions": 0})
     alerts_seen: set[str] = field(default_factory=set)
+    incident_over: bool = False
+    slowed: set[int] = field(default_factory=set)
+    """Days the customers met the incident's fault."""
+    history: dict[str, Any] = field(default_factory=dict)
 
     @property
     def config(self) -> SimConfig:
@@ -135,6 +151,35 @@ class Driver:
         }
         self.factory_versions.append(entry)
         return entry
+
+    def onboard(self, history: int) -> dict[str, Any]:
+        """The shop's past before its first morning with kibble: each day's events land
+        through the factory's events source (``kibble ingest --source events
+        --partition DAY``), then one monitor pass over them (``kibble monitor run
+        --deployment k9s --since 14d``) records their daily metrics."""
+        if not history:
+            return {"days": 0}
+        self.step("landing the shop's history")
+        self.clock.now = self.at(history, 0)
+        events = 0
+        for day in range(history):
+            written = write_day(self.shop, self.out, day)
+            loaded = ingest_source(
+                self.context, "events", partition=written.date, mode="replace-partition"
+            )
+            events += loaded.rows_written
+        write_database(self.shop, self.out, history - 1)
+        self.step("backfilling the monitors")
+        report = monitor_deployment(
+            self.context, DEPLOYMENT, since=f"{history}d", until=self.clock.now
+        )
+        return {
+            "days": history,
+            "first": self.config.day(0).isoformat(),
+            "last": self.config.day(history - 1).isoformat(),
+            "events": events,
+            "metric_points": report.points,
+        }
 
     # -- the day --------------------------------------------------------------------------
 
@@ -233,7 +278,9 @@ class Driver:
     def _customers(self, day: int) -> dict[str, Any]:
         if day >= self.config.days:
             return {}
-        fault = INCIDENT if self.config.scenario_on("latency_incident", day) else None
+        fault = INCIDENT if self._slow(day) else None
+        if fault is not None:
+            self.slowed.add(day)
         tallies = asyncio.run(self._serve_day(day, fault))
         for group, tally in tallies.items():
             self.cats.setdefault(f"{day}:{group}", tally)
@@ -241,6 +288,15 @@ class Driver:
             "date": self.config.day(day).isoformat(),
             "fault": None if fault is None else f"{fault.delay_ms:.0f} ms on {fault.share:.0%}",
         }
+
+    def _slow(self, day: int) -> bool:
+        """From the incident's first day until the feedback-loop alert is raised."""
+        first = self.config.scenarios.get("latency_incident")
+        if first is None or day < first or self.incident_over:
+            return False
+        alerts = list_alerts(self.context, status="open", limit=1000)
+        self.incident_over = any(a["kind"] == "feedback_loop" for a in alerts)
+        return not self.incident_over
 
     async def _serve_day(self, day: int, fault: Fault | None) -> dict[str, Tally]:
         assert self.storefront is not None, "run_demo opens the storefront first"
@@ -364,7 +420,9 @@ def _alerts(context: Context) -> list[dict[str, Any]]:
     out = []
     for alert in reversed(list_alerts(context, status=None, limit=1000)):
         evidence = alert["evidence"]
-        days = evidence.get("days") or [None]
+        # the simulated day the evidence is about (alerts are stamped with the wall clock)
+        windows = [w["window_start"][:10] for w in evidence.get("recent") or []]
+        days = evidence.get("days") or windows or [None]
         out.append(
             {
                 "date": evidence.get("day") or days[-1],
@@ -379,7 +437,8 @@ def _alerts(context: Context) -> list[dict[str, Any]]:
 
 
 def _cats(driver: Driver) -> dict[str, Any]:
-    """Cat owners' CTR per day the customers visited, before and after the factory change."""
+    """Cat owners' CTR per day the customers visited, before and after the factory change;
+    days of a serving fault are listed but not compared (customers left before looking)."""
     changed = (
         driver.factory_versions[-1]["applied_at"] if len(driver.factory_versions) > 1 else None
     )
@@ -390,7 +449,10 @@ def _cats(driver: Driver) -> dict[str, Any]:
         if tally is None or tally.visits == 0:
             continue
         day = driver.config.day(d).isoformat()
-        days.append({"date": day, **tally.to_dict()})
+        slowed = d in driver.slowed
+        days.append({"date": day, **tally.to_dict(), "fault": slowed})
+        if slowed:
+            continue
         late = changed is not None and day >= changed[:10]
         target = after if late else before
         target.visits += tally.visits
@@ -460,6 +522,7 @@ def summarize(driver: Driver, started: float, home: Path) -> dict[str, Any]:
             "visits_per_day": driver.visits,
             "scenarios": config.scenarios,
         },
+        "history": driver.history,
         "days": driver.days,
         "versions": versions,
         "factory_versions": driver.factory_versions,
@@ -478,10 +541,14 @@ def run_demo(
     config: SimConfig,
     *,
     context: Context,
+    history: int = 0,
     on_day: Callable[[dict[str, Any]], None] | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the whole demo in ``home``; returns the summary (the `--json` document)."""
+    """Run the whole demo in ``home``; returns the summary (the `--json` document).
+
+    The first ``history`` days of ``config`` are the shop's past (``Driver.onboard``);
+    kibble runs the shop from the day after."""
     started = time.perf_counter()
     out = home / "k9s"
     save_config(config, out)
@@ -495,7 +562,8 @@ def run_demo(
         driver.step = on_step
     try:
         driver.apply(factory, "kibble demo: the K9s factory")
-        for day in range(config.days):
+        driver.history = driver.onboard(history)
+        for day in range(history, config.days):
             entry = driver.run_day(day)
             entry["factory_version"] = driver.factory_versions[-1]["version"]
             driver.days.append(entry)

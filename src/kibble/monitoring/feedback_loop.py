@@ -56,6 +56,10 @@ class LoopConfig:
     min_breach_days: int = 2
     min_engagement: int = 2
     min_system: int = 1
+    min_signal_days: int = 4
+    """Baseline days a signal must have been measured on to be judged: a signal younger
+    than the series (CTR of a deployment that started serving last week, in a series of
+    a month of events) is judged against the days it has, or not at all before this."""
 
 
 @dataclass
@@ -69,6 +73,8 @@ class SignalEvidence:
     z: list[float]
     breached_days: int
     breached: bool
+    measured_days: int = 0
+    """Baseline days the signal was measured on (the rest carry its median)."""
 
 
 @dataclass
@@ -110,13 +116,20 @@ def _weekdays(days: Sequence[date]) -> npt.NDArray[np.int64]:
 
 
 def signal_deviation(
-    values: FloatArray, days: Sequence[date], config: LoopConfig, *, trend: bool = True
+    values: FloatArray,
+    days: Sequence[date],
+    config: LoopConfig,
+    *,
+    trend: bool = True,
+    measured: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Expected values, relative change and z-scores for the last ``recent_days`` days.
 
     ``trend=False`` expects the baseline's weekday-adjusted level instead of carrying its
     trend forward (the noise band still comes from the detrended residuals), so a drift
     that is itself slow, like a narrowing exposure, is measured rather than forecast.
+    ``measured`` marks the days the signal was really measured on: filled days carry the
+    level but never the noise band, which would otherwise shrink to nothing.
     """
     y = np.log(np.clip(values, 1e-9, None))
     t = np.array([d.toordinal() - days[0].toordinal() for d in days], dtype=np.float64)
@@ -132,6 +145,8 @@ def signal_deviation(
             profile[k] = float(np.median(same)) - overall
     slope, intercept = theil_sen(tb, yb - profile[wb])
     residuals = yb - profile[wb] - (intercept + slope * tb)
+    if measured is not None and measured[base].any():
+        residuals = residuals[measured[base]]
     mad = float(np.median(np.abs(residuals - np.median(residuals))))
     scale = max(1.4826 * mad, config.min_scale)
     if not trend:
@@ -176,12 +191,18 @@ def detect_feedback_loop(
     signals: dict[str, SignalEvidence] = {}
     for name in have:
         column = frame[name].cast(pl.Float64)
-        values = column.fill_null(column.median() or 0.0).to_numpy()
-        expected, change, z = signal_deviation(values, days, config)
+        measured = column.is_not_null().to_numpy()
+        start = max(0, baseline - config.baseline_days)
+        measured_days = int(measured[start:baseline].sum())
+        # gaps carry the baseline's level: the recent days, anomaly included, never set it
+        level = column[start:baseline].median() if measured_days else column.median()
+        values = column.fill_null(level or 0.0).to_numpy()
+        expected, change, z = signal_deviation(values, days, config, measured=measured)
         up_is_bad = name in SYSTEM
         sign = 1.0 if up_is_bad else -1.0
         bad = (sign * z > config.z_threshold) & (sign * change >= config.min_change)
-        breached_days = int(bad.sum())
+        bad &= measured[baseline:]  # a recent day the signal was not measured moved nothing
+        breached_days = int(bad.sum()) if measured_days >= config.min_signal_days else 0
         signals[name] = SignalEvidence(
             signal=name,
             direction="up is bad" if up_is_bad else "down is bad",
@@ -191,6 +212,7 @@ def detect_feedback_loop(
             z=[_round(v) for v in z],
             breached_days=breached_days,
             breached=breached_days >= config.min_breach_days,
+            measured_days=measured_days,
         )
     verdict = LoopVerdict(False, "", recent_days, signals)
     has_system = any(s in SYSTEM for s in have)

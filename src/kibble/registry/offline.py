@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from kibble.errors import UsageError
@@ -56,9 +57,13 @@ class OfflineEvidence:
 
 
 def _per_user(
-    model: Recommender, split: Split, metric: str, k: int
+    model: Recommender,
+    split: Split,
+    metric: str,
+    k: int,
+    users: npt.NDArray[np.int64],
+    relevant: list[npt.NDArray[np.int64]],
 ) -> tuple[dict[str, float], dict[str, list[str]]]:
-    users, relevant = relevant_items(split.test)
     users_out, values, recommended = score_model(model, split, k, users=users, relevant=relevant)
     ids = [split.train.user_ids[u] for u in users_out.tolist()]
     lists = {
@@ -98,20 +103,20 @@ def evidence(
     baseline_kind = "registered baseline" if baseline is not None else "popularity"
     if baseline is None:
         baseline = create_model("popularity").fit(split.train)
-    users, _ = relevant_items(split.test)
-    if len(users) > max_users:
-        keep = np.random.default_rng(seed).choice(len(users), max_users, replace=False)
-        users = users[np.sort(keep)]
+    users, relevant = relevant_items(split.test)
+    if len(users) > max_users:  # every model is scored on the same sample
+        keep = np.sort(np.random.default_rng(seed).choice(len(users), max_users, replace=False))
+        users, relevant = users[keep], [relevant[i] for i in keep.tolist()]
     seen_before = np.diff(split.train.matrix.indptr) > 0
     slices = {
         split.train.user_ids[u]: ("warm" if seen_before[u] else "cold") for u in users.tolist()
     }
-    cand, lists = _per_user(candidate, split, metric, k)
-    base, base_lists = _per_user(baseline, split, metric, k)
+    cand, lists = _per_user(candidate, split, metric, k, users, relevant)
+    base, base_lists = _per_user(baseline, split, metric, k, users, relevant)
     champ = None
     ref_lists = base_lists
     if champion is not None:
-        champ, ref_lists = _per_user(champion, split, metric, k)
+        champ, ref_lists = _per_user(champion, split, metric, k, users, relevant)
     keep_ids = set(slices)
     reference_coverage = len({i for u, v in ref_lists.items() if u in keep_ids for i in v})
     return OfflineEvidence(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from kibble.context import Context
 from kibble.registry.gates import Check, GatePolicy, GateReport, evaluate_gates
@@ -87,7 +88,8 @@ def gate_candidate(
             )
             return report
         version.status = "archived"
-    _summarise_refusal(context, model_name, candidate_version, report, report_id)
+        day = _data_day(version.metrics)
+    _summarise_refusal(context, model_name, candidate_version, report, report_id, day)
     return report
 
 
@@ -97,13 +99,22 @@ def _missing(name: str, why: str) -> Check:
     )
 
 
+def _data_day(metrics: dict[str, Any] | None) -> str:
+    """The day a version's data ends (``trained_until``, its gate's held-out day), so a
+    replayed or backfilled run files its refusal under that day; else today."""
+    until = (metrics or {}).get("trained_until")
+    try:
+        return datetime.fromisoformat(str(until)).date().isoformat()
+    except ValueError:
+        return datetime.now(UTC).date().isoformat()
+
+
 def _summarise_refusal(
-    context: Context, model_name: str, version: int, report: GateReport, report_id: str
+    context: Context, model_name: str, version: int, report: GateReport, report_id: str, day: str
 ) -> None:
     """One open ``gate_failed`` alert per model and day, listing every refused version."""
     from kibble.monitoring.alerts import raise_alert
 
-    day = datetime.now(UTC).date().isoformat()
     failed = [c.name for c in report.checks if not c.passed]
     fingerprint = f"gate_failed|{model_name}|{day}"
     raise_alert(
