@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,17 @@ def test_a_slot_that_could_not_start_is_retried(context: Context) -> None:
     assert busy.fired == [] and "already has 1 running" in busy.errors[0]
     context.settings.pipelines.max_concurrent_runs = 2
     assert len(tick(context, T0 + timedelta(days=1)).fired) == 1
+
+
+def test_a_held_run_is_rechecked_on_the_schedulers_clock(context: Context, tmp_path: Path) -> None:
+    """A scheduler on a replayed or simulated clock (far from the wall clock) re-checks
+    its held runs when its own time says so."""
+    ref = "tests.pipelines.flows:gated"
+    add_schedule(context, "gated", ref, cron="0 2 * * *", params={"workdir": str(tmp_path)}, now=T0)
+    held = tick(context, T0 + timedelta(days=1))
+    assert [f["status"] for f in held.fired] == ["held"]
+    every = timedelta(seconds=context.settings.pipelines.held_recheck_s)
+    (tmp_path / "rows.json").write_text("500")
+    assert tick(context, T0 + timedelta(days=1) + every / 2).rechecked == []  # not yet due
+    later = tick(context, T0 + timedelta(days=1) + every * 2)
+    assert later.rechecked == [{"run_id": held.fired[0]["run_id"], "status": "succeeded"}]

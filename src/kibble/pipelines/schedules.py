@@ -149,7 +149,9 @@ def _fire_if_due(
             params,
             context=ctx,
             executor=executor,
-            tags=tags,
+            # a held run's next re-check counts from the scheduler's clock, not the wall's
+            # (a replay or a simulated clock re-checks on its own time)
+            tags={**tags, "held_checked_at": moment.isoformat()},
             ref=schedule.pipeline_ref,
         )
     except KibbleError:
