@@ -7,7 +7,7 @@ Every call is scoped to the context's project and audited with the context's act
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -160,17 +160,26 @@ def _offline(
     from kibble.data.tables import Tables
     from kibble.registry.offline import evidence
 
-    frame = Tables(context).polars(table)
-    champion = _load_recommender(context, champion_digest) if champion_digest else None
-    baseline = _load_recommender(context, baseline_digest) if baseline_digest else None
+    tables = Tables(context)
+    frame = tables.polars(table)
+    data = f"{context.project_id}/{table}@{tables.lake.version(table)}"
+
+    def loader(digest: str) -> Callable[[], Any]:
+        return lambda: _load_recommender(context, digest)
+
     found = evidence(
         model,
         frame,
         metric_name=policy.metric,
-        champion=champion,
-        baseline=baseline,
+        champion=loader(champion_digest) if champion_digest else None,
+        baseline=loader(baseline_digest) if baseline_digest else None,
         cut=cut,
         interaction_options=options,
+        reference_keys={
+            role: f"{digest}|{data}"
+            for role, digest in (("champion", champion_digest), ("baseline", baseline_digest))
+            if digest
+        },
     )
     return Evaluation(
         candidate=found.candidate,

@@ -10,7 +10,8 @@ slice on its own, so a model cannot buy a headline lift by failing new customers
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -73,22 +74,55 @@ def _per_user(
     return {u: float(v) for u, v in zip(ids, values[metric], strict=True)}, lists
 
 
+Scored = tuple[dict[str, float], dict[str, list[str]]]
+Reference = Recommender | Callable[[], Recommender]
+"""A reference model (baseline, champion), or how to load it when it must be scored."""
+_REFERENCES: OrderedDict[tuple[Any, ...], Scored] = OrderedDict()
+"""Reference models' per-user results by (key, holdout): a daily run gating several
+candidates against the same champion and baseline scores those two once, not once each."""
+_REFERENCES_KEPT = 8
+
+
+def _reference(
+    model: Reference,
+    key: str | None,
+    split: Split,
+    holdout: tuple[Any, ...],
+    users: npt.NDArray[np.int64],
+    relevant: list[npt.NDArray[np.int64]],
+) -> Scored:
+    memo = None if key is None else (key, *holdout)
+    if memo is not None and memo in _REFERENCES:
+        _REFERENCES.move_to_end(memo)
+        return _REFERENCES[memo]
+    loaded = model if isinstance(model, Recommender) else model()
+    scored = _per_user(loaded, split, holdout[0], holdout[1], users, relevant)
+    if memo is not None:
+        _REFERENCES[memo] = scored
+        while len(_REFERENCES) > _REFERENCES_KEPT:
+            _REFERENCES.popitem(last=False)
+    return scored
+
+
 def evidence(
     candidate: Recommender,
     frame: pl.DataFrame,
     *,
     metric_name: str,
-    champion: Recommender | None = None,
-    baseline: Recommender | None = None,
+    champion: Reference | None = None,
+    baseline: Reference | None = None,
     cut: datetime | None = None,
     interaction_options: Mapping[str, Any] | None = None,
     max_users: int = 5000,
     seed: int = 0,
+    reference_keys: Mapping[str, str] | None = None,
 ) -> OfflineEvidence:
     """Score the models on the holdout of ``frame`` (an events table).
 
     Without a registered baseline, a popularity model is fitted on the events before the
-    cut: the bar every personalised model must clear."""
+    cut: the bar every personalised model must clear. ``reference_keys`` name the
+    champion's and baseline's artifact and ``frame``'s table version ("champion",
+    "baseline"): with them, their scores on this holdout are computed once per process."""
     metric, k = parse_metric(metric_name)
     events = Interactions.from_events(frame, **dict(interaction_options or {}))
     times = events.times
@@ -111,12 +145,19 @@ def evidence(
     slices = {
         split.train.user_ids[u]: ("warm" if seen_before[u] else "cold") for u in users.tolist()
     }
+    keys = dict(reference_keys or {})
+    holdout = (metric, k, split.cut_date.isoformat(), max_users, seed, repr(interaction_options))
     cand, lists = _per_user(candidate, split, metric, k, users, relevant)
-    base, base_lists = _per_user(baseline, split, metric, k, users, relevant)
+    base, base_lists = _reference(
+        baseline, keys.get("baseline") if baseline_kind != "popularity" else None,
+        split, holdout, users, relevant,
+    )  # fmt: skip
     champ = None
     ref_lists = base_lists
     if champion is not None:
-        champ, ref_lists = _per_user(champion, split, metric, k, users, relevant)
+        champ, ref_lists = _reference(
+            champion, keys.get("champion"), split, holdout, users, relevant
+        )
     keep_ids = set(slices)
     reference_coverage = len({i for u, v in ref_lists.items() if u in keep_ids for i in v})
     return OfflineEvidence(
