@@ -51,6 +51,17 @@ def test_quick_demo_tells_the_story_from_the_store(home: Path) -> None:
     assert slowed["traffic"]["all"]["p99_ms"] > 1000  # measured by the customers
     assert any("p99" in r["reason"] for r in summary["rollbacks"])
 
+    # the shop's two weeks of events before day one are the monitors' baseline; the
+    # incident's second slow day raises the feedback-loop alert with default settings,
+    # from the latency the customers met and the clicks they no longer made
+    history = summary["history"]
+    assert history["days"] == 14 and history["events"] > 0 and history["last"] < days[0]["date"]
+    loop = next(a for a in summary["alerts"] if a["kind"] == "feedback_loop")
+    assert "latency_p99_ms" in loop["evidence"]["rising"]
+    assert {"ctr", "feedback_per_impression"} <= set(loop["evidence"]["falling"])
+    p99 = loop["evidence"]["signals"]["latency_p99_ms"]
+    assert max(p99["observed"]) > 1000 and p99["measured_days"] >= 4
+
     # the cats launch: the catalogue's contract held the day, the team changed the
     # factory, later models record the new version, cat owners click more after it
     cats = next(d for d in days if any("species" in r["message"] for r in d["held_reasons"]))
@@ -74,7 +85,7 @@ def test_quick_demo_tells_the_story_from_the_store(home: Path) -> None:
     rollout = kibble(home, "rollout", "status", "--deployment", "k9s")
     assert rollout["policy"] == "canary"
     kinds = {a["kind"] for a in kibble(home, "alerts", "list", "--all")}
-    assert {"data_late", "data_incorrect", "gate_failed"} <= kinds
+    assert {"data_late", "data_incorrect", "gate_failed", "feedback_loop"} <= kinds
 
 
 def demo_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:

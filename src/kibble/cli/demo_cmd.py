@@ -33,6 +33,10 @@ ScenarioOption = typer.Option(
     help="inject a fault: NAME or NAME:DAY (0-based; default the day before the last). Repeatable.",
 )
 
+DEFAULT_DAYS = 12
+"""Driven days of the default demo: the whole story (a held day, refusals, promotions, the
+cats change and days after it, a two-day incident) inside ten minutes on two cores."""
+
 
 @app.command("simulate")
 def simulate_cmd(
@@ -155,7 +159,9 @@ def config_cmd(
 
 def demo(
     ctx: typer.Context,
-    days: int = typer.Option(14, "--days", help="days of shop life to run"),
+    days: int = typer.Option(
+        DEFAULT_DAYS, "--days", help="days kibble runs the shop (after its two weeks of history)"
+    ),
     products: int = typer.Option(100_000, "--products", help="catalogue size"),
     users: int = typer.Option(20_000, "--users", help="number of customers"),
     scenario: list[str] = ScenarioOption,
@@ -173,13 +179,14 @@ def demo(
 ) -> None:
     """Run the K9s shop's daily life on a simulated clock, with kibble doing the work.
 
-    The demo applies the K9s factory, then each day: the shop's files land -> at 07:00 the
-    scheduler runs the factory's daily pipeline (data gates, train, registry gates,
-    rollout) -> simulated customers ask the real serving app for recommendations and send
-    their clicks -> the rollout controller promotes or rolls back from that traffic.
+    The demo applies the K9s factory and lands the shop's two weeks of past events (the
+    monitors' baseline), then each day: the shop's files land -> at 07:00 the scheduler
+    runs the factory's daily pipeline (data gates, train, registry gates, rollout) and
+    its monitor -> simulated customers ask the real serving app for recommendations and
+    send their clicks -> the rollout controller promotes or rolls back from that traffic.
     Default faults: a late partition (the run holds, then resumes), a cats launch (the
-    team changes the factory: `plan`, `apply`) and a latency incident (a fault slows
-    serving). Uses --home (default ./.kibble).
+    team changes the factory: `plan`, `apply`) and a two-day latency incident (a fault
+    slows serving; the feedback-loop check alerts). Uses --home (default ./.kibble).
 
     Each size runs in a home of its own (.kibble/demo, .kibble/demo-quick, ...) unless
     --home or KIBBLE_HOME names one. The same run again reuses the finished one there;
@@ -279,7 +286,7 @@ MARKER = "demo.json"
 def _size_name(quick: bool, days: int, products: int, users: int) -> str:
     if quick:
         return "demo-quick"
-    if (days, products, users) == (14, 100_000, 20_000):
+    if (days, products, users) == (DEFAULT_DAYS, 100_000, 20_000):
         return "demo"
     return f"demo-{days}d-{products}p-{users}u"
 

@@ -88,9 +88,9 @@ def default_scenarios(days: int) -> dict[str, int]:
     return {"late_partition": 1, "cats_launch": days // 2 - 1, "latency_incident": days - 2}
 
 
-def visits_per_day(config: SimConfig) -> int:
-    """Customers asking for a list each day: enough for the controller's samples."""
-    return int(min(1000, max(600, config.users // 20)))
+VISITS_PER_DAY = 600
+"""Customers asking for a list each day: enough for the controller's 200 impressions a
+canary step, at any shop size."""
 
 
 @dataclass
@@ -555,7 +555,7 @@ def run_demo(
     shop = Shop.build(config)
     clock = Clock(datetime.combine(config.start, clock_time(12, 0), UTC))
     factory = demo_factory(context.project, out)
-    driver = Driver(context, shop, out, clock, factory, visits_per_day(config))
+    driver = Driver(context, shop, out, clock, factory, VISITS_PER_DAY)
     driver.cats_day = config.scenarios.get("cats_launch")
     driver.storefront = storefront(context)
     if on_step is not None:
