@@ -33,7 +33,7 @@ ScenarioOption = typer.Option(
     help="inject a fault: NAME or NAME:DAY (0-based; default the day before the last). Repeatable.",
 )
 
-DEFAULT_DAYS = 12
+DEFAULT_DAYS = 10
 """Driven days of the default demo: the whole story (a held day, refusals, promotions, the
 cats change and days after it, a two-day incident) inside ten minutes on two cores."""
 

@@ -52,9 +52,12 @@ _CELLS = 8_000_000  # dense member scores per validation chunk
 
 
 def _standardise(scores: FloatArray) -> FloatArray:
-    """Per-row z-scores so members' scales can be added (in place on one copy: the rows
-    are whole catalogues, and every temporary costs a pass over them)."""
-    out = np.array(scores, dtype=np.float32)
+    """Per-row z-scores so members' scales can be added. In place: a model's ``_score`` is
+    the caller's to change (``rank`` masks it in place too), the rows are whole
+    catalogues, and every temporary costs a pass over them."""
+    out = np.asarray(scores, dtype=np.float32)
+    if not out.flags.writeable:
+        out = out.copy()
     out -= out.mean(axis=1, keepdims=True)
     std = np.sqrt(np.einsum("ij,ij->i", out, out) / max(out.shape[1], 1))
     out /= np.maximum(std, 1e-9).astype(np.float32)[:, None]
