@@ -140,16 +140,28 @@ def _bootstrap(context: Context, model: str, version: int) -> None:
     log(f"{model} v{version} is the baseline and first champion")
 
 
+LIFTS = ("beats_baseline", "not_worse_than_champion")
+"""Checks whose measure is a lift's lower bound against a reference every candidate of
+the run shares (the same users): the first present ranks the passers."""
+
+
+def _lift(checks: list[Any]) -> float:
+    measured = {c.name: float(c.measured) for c in checks}
+    return next((measured[name] for name in LIFTS if name in measured), 0.0)
+
+
 @step(cache=False)
 def gate(train: dict[str, Any], model: str, table: str = "events") -> dict[str, Any]:
-    """Gate every version the run registered; returns the passers, best first."""
+    """Gate every version the run registered; returns the passers, best first: by the
+    lower bound of their lift over the baseline, or over the champion when the policy
+    does not ask to beat the baseline (never by name)."""
     passed: list[dict[str, Any]] = []
     refused: list[dict[str, Any]] = []
     with step_context() as context:
         for name, version in sorted(train["versions"].items()):
             report = gate_model(context, model, int(version), table=table)
             failed = [c.name for c in report.checks if not c.passed]
-            score = next((c.measured for c in report.checks if c.name == "beats_baseline"), 0.0)
+            score = _lift(report.checks)
             entry = {"candidate": name, "version": version, "failed": failed, "score": score}
             (passed if report.passed else refused).append(entry)
             log(f"{model} v{version} ({name}): " + ("passed" if report.passed else f"{failed}"))
