@@ -13,14 +13,10 @@ from kibble.models.evaluate import tabular_evidence
 from kibble.models.log import load_logged
 from kibble.models.metrics import RowMetric
 from kibble.models.probe import run_tabular_probe
-from kibble.registry.gates import Check, GatePolicy, GateReport
+from kibble.registry.gates import Check, GatePolicy, GateReport, failed_check
 from kibble.registry.promotion import Evaluation, gate_candidate
 
 PROBE_ROWS = 50
-
-
-def _failed(name: str, why: str) -> Check:
-    return Check(name=name, measured=0.0, threshold=1.0, passed=False, sentence=why)
 
 
 def gate_tabular(
@@ -47,13 +43,13 @@ def gate_tabular(
         bundle = load_logged(context, digest)
     except Exception as exc:
         bundle = None
-        checks.append(_failed("loads", f"the version does not load: {exc}"))
+        checks.append(failed_check("loads", f"the version does not load: {exc}"))
     frame = None
     if bundle is not None:
         try:
             frame = Tables(context).polars(table)
         except Exception as exc:
-            checks.append(_failed("offline", f"evaluation table {table!r} unreadable: {exc}"))
+            checks.append(failed_check("offline", f"evaluation table {table!r} unreadable: {exc}"))
     if bundle is not None and frame is not None:
         names = [c for c in bundle.manifest.signature.names if c in frame.columns]
         rows = frame.select(names).head(PROBE_ROWS).to_dicts()
@@ -67,10 +63,12 @@ def gate_tabular(
             )
             checks += [c.model_copy(update={"name": f"probe:{c.name}"}) for c in report.checks]
         if not all(c.passed for c in checks):
-            checks.append(_failed("offline", "offline checks not run: the model failed the probe"))
+            checks.append(
+                failed_check("offline", "offline checks not run: the model failed the probe")
+            )
         elif not label:
             checks.append(
-                _failed("offline", "no label column: pass label= or log the model with label=")
+                failed_check("offline", "no label column: pass label= or log the model with label=")
             )
         else:
             try:
@@ -83,7 +81,7 @@ def gate_tabular(
                 )
                 policy = policy.model_copy(update={"metric": metric_name})
             except Exception as exc:
-                checks.append(_failed("offline", f"offline checks could not run: {exc}"))
+                checks.append(failed_check("offline", f"offline checks could not run: {exc}"))
     given = policy.model_copy(update={"min_coverage_ratio": 0.0})  # no item lists here
     return gate_candidate(
         context,

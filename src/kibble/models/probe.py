@@ -10,12 +10,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from kibble.context import Context
 from kibble.models.signature import Signature
 from kibble.registry.gates import Check, GateReport
-from kibble.registry.probe import _check, _Worker
+from kibble.registry.probe import _check, _Worker, latency_check
 
 WORKER = "kibble.models.probe_worker"
 EXTREMES: dict[str, tuple[Any, ...]] = {
@@ -101,15 +99,6 @@ def run_tabular_probe(
             lat.append((time.perf_counter() - start) * 1000)
     except RuntimeError as crash:
         return GateReport.of([_check("no_crash", 0, 1, False, str(crash))])
-    p99 = float(np.percentile(lat, 99))
-    checks.append(
-        _check(
-            "p99_latency_ms",
-            p99,
-            sla,
-            p99 < sla,
-            f"single-row p99 {p99:.1f} ms over {load_requests} requests (SLA {sla} ms).",
-        )
-    )
+    checks.append(latency_check(lat, sla, "single-row p99"))
     worker.close()
     return GateReport.of(checks)

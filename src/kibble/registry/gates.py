@@ -51,6 +51,11 @@ class Check(BaseModel):
     sentence: str
 
 
+def failed_check(name: str, why: str) -> Check:
+    """A check that could not run: it fails the gate with the reason, never skips."""
+    return Check(name=name, measured=0.0, threshold=1.0, passed=False, sentence=why)
+
+
 class GateReport(BaseModel):
     """All checks plus the overall verdict; serialised to JSON and stored with the version."""
 

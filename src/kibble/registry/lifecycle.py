@@ -19,7 +19,7 @@ from kibble.context import Context
 from kibble.core.names import validate_name
 from kibble.errors import NotFoundError, UsageError
 from kibble.models import TABULAR_FLAVORS
-from kibble.registry.gates import Check, GatePolicy, GateReport
+from kibble.registry.gates import Check, GatePolicy, GateReport, failed_check
 from kibble.registry.promotion import Evaluation, gate_candidate, stored_policy
 from kibble.store.models import FactoryVersion, GateReportRecord, ModelVersion
 from kibble.store.repositories.pipelines import RunRecords
@@ -120,10 +120,6 @@ def _load_recommender(context: Context, digest: str) -> Any:
     return load_model(context.load_artifact(digest))
 
 
-def _failed(name: str, why: str) -> Check:
-    return Check(name=name, measured=0.0, threshold=1.0, passed=False, sentence=why)
-
-
 def _probe(
     context: Context,
     digest: str,
@@ -135,7 +131,7 @@ def _probe(
     from kibble.registry.probe import run_probe
 
     if not known_users or not valid_items:
-        return [_failed("probe", "the safety probe could not run: no users or items to ask")]
+        return [failed_check("probe", "the safety probe could not run: no users or items to ask")]
     report = run_probe(
         context,
         digest,
@@ -258,7 +254,7 @@ def gate_model(
     try:
         model = _load_recommender(context, digest)
     except Exception as exc:  # the probe below says how it fails in a worker
-        checks.append(_failed("loads", f"the version does not load as a recommender: {exc}"))
+        checks.append(failed_check("loads", f"the version does not load as a recommender: {exc}"))
     if policy.safety_probe:
         users = list(model.user_ids[:5]) if model is not None else []
         items = set(model.item_ids) if model is not None else set()
@@ -269,7 +265,7 @@ def gate_model(
     if evaluation is None:
         if model is None or not probe_ok:
             checks.append(
-                _failed("offline", "offline checks not run: the model failed to load or probe")
+                failed_check("offline", "offline checks not run: the model failed to load or probe")
             )
             evaluation = Evaluation(candidate={}, baseline={})
         else:

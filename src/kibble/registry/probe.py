@@ -73,6 +73,18 @@ def _check(name: str, measured: float, threshold: float, ok: bool, text: str) ->
     return Check(name=name, measured=measured, threshold=threshold, passed=ok, sentence=text)
 
 
+def latency_check(latencies_ms: Sequence[float], sla_ms: float, what: str = "p99") -> Check:
+    """The probe's p99 over its load requests, against the policy's SLA."""
+    p99 = float(np.percentile(latencies_ms, 99))
+    return _check(
+        "p99_latency_ms",
+        p99,
+        sla_ms,
+        p99 < sla_ms,
+        f"{what} latency {p99:.1f} ms over {len(latencies_ms)} requests (SLA {sla_ms} ms).",
+    )
+
+
 class _Crashed(Exception):
     """The worker died on a request; ``args[0]`` says which."""
 
@@ -208,16 +220,7 @@ def run_probe(
         t = time.perf_counter()
         worker.ask(json.dumps({"user_id": known_users[i % len(known_users)], "k": 10}))
         lat.append((time.perf_counter() - t) * 1000)
-    p99 = float(np.percentile(lat, 99))
-    checks.append(
-        _check(
-            "p99_latency_ms",
-            p99,
-            sla,
-            p99 < sla,
-            f"p99 latency {p99:.1f} ms over {load_requests} requests (SLA {sla} ms).",
-        )
-    )
+    checks.append(latency_check(lat, sla))
     rss = worker.rss_mb()
     checks.append(
         _check(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kibble.context import Context
-from kibble.registry.gates import Check, GatePolicy, GateReport, evaluate_gates
+from kibble.registry.gates import Check, GatePolicy, GateReport, evaluate_gates, failed_check
 from kibble.store.repositories.registry import Registry
 
 
@@ -70,9 +70,13 @@ def gate_candidate(
             ).checks
         measured = {c.name for c in checks}
         if policy.min_coverage_ratio > 0 and e.candidate and "coverage" not in measured:
-            checks.append(_missing("coverage", "no recommendations or reference coverage given"))
+            checks.append(
+                failed_check(
+                    "coverage", "could not run: no recommendations or reference coverage given."
+                )
+            )
         if not checks:
-            checks.append(_missing("evidence", "nothing was measured"))
+            checks.append(failed_check("evidence", "could not run: nothing was measured."))
         report = GateReport.of(checks)
         report.policy = policy.model_dump(mode="json")
         report.policy_source = source
@@ -91,12 +95,6 @@ def gate_candidate(
         day = _data_day(version.metrics)
     _summarise_refusal(context, model_name, candidate_version, report, report_id, day)
     return report
-
-
-def _missing(name: str, why: str) -> Check:
-    return Check(
-        name=name, measured=0.0, threshold=1.0, passed=False, sentence=f"could not run: {why}."
-    )
 
 
 def _data_day(metrics: dict[str, Any] | None) -> str:
